@@ -1,0 +1,384 @@
+"""Systolic-array backend: an R x C PE array (ws/os/is), double-buffered SRAMs, DRAM, a vector unit.
+
+Mapping of a GEMM (M x K) @ (K x N) per dataflow, as in SCALE-Sim (Samajdar et al., ISPASS 2020):
+
+    dataflow  array rows (Sr)  array cols (Sc)  streamed per fold (T)  stationary in the PEs
+    ws        K                N                M                      filter tile
+    os        M                N                K                      output tile
+    is        K                M                N                      ifmap tile
+
+The array runs ceil(Sr/R) * ceil(Sc/C) folds per GEMM instance. Default timing (a realistic
+double-buffered array, not SCALE-Sim's): each fold streams T vectors, and the next fold's stationary
+data is shifted in (R cycles) behind the current one, so a fold takes max(T, R) cycles; once per op
+the pipeline pays R cycles to preload the first fold plus R + C - 2 cycles of skew/drain for the last
+results to leave the array. SRAMs are double-buffered: the DRAM load of fold f+1 overlaps fold f, and
+the array stalls when it is not done. ``scalesim_compatible`` instead reproduces SCALE-Sim 3.0's
+compute cycles and access counts (``hwsim.backends.scalesim_model``), with DRAM never stalling
+(its CALC bandwidth mode).
+
+Data placement (documented assumptions): GEMM operands come from DRAM and results go back to DRAM
+(a layer-by-layer schedule, as SCALE-Sim assumes); an operand that fits in half its SRAM (the other
+half is the double buffer) is fetched once and reused across folds, otherwise re-fetched per fold;
+ws/is partial sums stay in the ofmap SRAM unless a tile exceeds half of it, then they spill to DRAM.
+Nonlinear and element-wise ops run on the vector unit on on-chip data (no DRAM traffic).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim import energy
+from hwsim.backends.base import OpCost
+from hwsim.engine import MAX_DEPS, NONE, PREV, TaskBlock
+from hwsim.hardware.systolic import SystolicConfig
+from hwsim.workload.ops import MatMul, Op
+
+# Passes a vector unit makes over the data, by op kind (each pass: one element per lane per cycle).
+VECTOR_PASSES = {
+    "softmax": 3,     # row max; exp and running sum; normalise (multiply by the reciprocal)
+    "layernorm": 2,   # sum and sum of squares (one pass); normalise
+    "gelu": 1,
+    "eltwise": 1,
+}
+DATAFLOW_CODE = {"ws": 0, "os": 1, "is": 2}
+
+
+def _cdiv(a, b):
+    return -(-a // b)
+
+
+def pipeline_overhead_cycles(rows, cols):
+    """Per op: preload the first fold's stationary data (R) + skew and drain of the last fold (R + C - 2)."""
+    return 2 * rows + cols - 2
+
+
+def array_dims(dataflow: str, m: int, k: int, n: int) -> tuple[int, int, int]:
+    """(Sr, Sc, T): GEMM dims on the array rows, array columns, and streamed per fold."""
+    return {"ws": (k, n, m), "os": (m, n, k), "is": (k, m, n)}[dataflow]
+
+
+# --------------------------------------------------------------------------------------------------
+# Per-fold plans (cycle mode): one function per dataflow family.
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FoldPlan:
+    """Per-fold arrays in execution order. Counts in words except the *_bytes fields."""
+    compute: np.ndarray          # array cycles per fold
+    load_bytes: np.ndarray       # DRAM -> SRAM before the fold
+    store_bytes: np.ndarray      # SRAM -> DRAM after the fold
+    sram_reads: dict             # operand -> words (totals)
+    sram_writes: dict
+    dram_reads: dict             # operand -> words (totals)
+    dram_writes: dict
+    spill_bytes: int             # partial-sum bytes moved to/from DRAM (included above)
+
+
+def _tiles(size: int, tile: int) -> np.ndarray:
+    sizes = np.full(_cdiv(size, tile), tile, dtype=np.int64)
+    sizes[-1] = size - tile * (len(sizes) - 1)
+    return sizes
+
+
+def _plan_reduction_stationary(sr, sc, t, count, hw: SystolicConfig, stream_sram_kib, stat, stream):
+    """ws and is: a K-tile x (N or M)-tile of ``stat`` sits in the PEs, T vectors of ``stream`` flow
+    through, partial sums of the T x c output tile accumulate over the K tiles (inner loop)."""
+    R, C, wb, ab = hw.rows, hw.cols, hw.word_bytes, hw.acc_bits / 8
+    r = np.tile(_tiles(sr, R), len(_tiles(sc, C)))           # order: for j (cols) for i (rows)
+    c = np.repeat(_tiles(sc, C), len(_tiles(sr, R)))
+    i = np.tile(np.arange(len(_tiles(sr, R))), len(_tiles(sc, C)))
+    j = np.repeat(np.arange(len(_tiles(sc, C))), len(_tiles(sr, R)))
+    fr = _cdiv(sr, R)
+    stream_resident = t * sr * wb <= stream_sram_kib * 1024 / 2
+    spill = t * c * ab > hw.ofmap_sram_kib * 1024 / 2
+    ld_stat = r * c
+    ld_stream = np.where((j == 0) | (not stream_resident), t * r, 0)
+    psum_in = np.where(spill & (i > 0), t * c * ab, 0)
+    psum_out = np.where(spill & (i < fr - 1), t * c * ab, 0)
+    out = np.where(i == fr - 1, t * c, 0)
+    compute = np.full(len(r), max(t, R), dtype=np.int64)
+    rep = lambda a: np.tile(a, count)
+    return FoldPlan(
+        compute=rep(compute),
+        load_bytes=rep((ld_stat + ld_stream) * wb + psum_in),
+        store_bytes=rep(out * wb + psum_out),
+        sram_reads={stat: count * sr * sc, stream: count * t * sr * len(_tiles(sc, C)), "ofmap": count * t * sc * (fr - 1)},
+        sram_writes={"ofmap": count * t * sc * fr},
+        dram_reads={stat: count * sr * sc, stream: count * int(ld_stream.sum())},
+        dram_writes={"ofmap": count * t * sc},
+        spill_bytes=int(count * (psum_in.sum() + psum_out.sum())),
+    )
+
+
+def _plan_output_stationary(m, k, n, count, hw: SystolicConfig):
+    """os: an M-tile x N-tile of outputs sits in the PEs; K pairs of ifmap/filter vectors stream in.
+    Loop order: for m-tile (i) for n-tile (j): the ifmap slab is reused across j if it fits."""
+    R, C, wb = hw.rows, hw.cols, hw.word_bytes
+    rt, ct = _tiles(m, R), _tiles(n, C)
+    r, c = np.repeat(rt, len(ct)), np.tile(ct, len(rt))
+    i, j = np.repeat(np.arange(len(rt)), len(ct)), np.tile(np.arange(len(ct)), len(rt))
+    slab_resident = r * k * wb <= hw.ifmap_sram_kib * 1024 / 2
+    filter_resident = k * n * wb <= hw.filter_sram_kib * 1024 / 2
+    ld_if = np.where((j == 0) | ~slab_resident, r * k, 0)
+    ld_f = np.where((i == 0) | (not filter_resident), k * c, 0)
+    rep = lambda a: np.tile(a, count)
+    return FoldPlan(
+        compute=rep(np.full(len(r), max(k, R), dtype=np.int64)),
+        load_bytes=rep((ld_if + ld_f) * wb),
+        store_bytes=rep(r * c * wb),
+        sram_reads={"ifmap": count * m * k * len(ct), "filter": count * k * n * len(rt), "ofmap": 0},
+        sram_writes={"ofmap": count * m * n},
+        dram_reads={"ifmap": count * int(ld_if.sum()), "filter": count * int(ld_f.sum())},
+        dram_writes={"ofmap": count * m * n},
+        spill_bytes=0,
+    )
+
+
+def fold_plan(gemm: MatMul, hw: SystolicConfig) -> FoldPlan:
+    m, k, n, count = gemm.m, gemm.k, gemm.n, gemm.count
+    if hw.dataflow == "ws":
+        return _plan_reduction_stationary(k, n, m, count, hw, hw.ifmap_sram_kib, "filter", "ifmap")
+    if hw.dataflow == "is":
+        return _plan_reduction_stationary(k, m, n, count, hw, hw.filter_sram_kib, "ifmap", "filter")
+    return _plan_output_stationary(m, k, n, count, hw)
+
+
+# --------------------------------------------------------------------------------------------------
+# Closed form (analytic mode), vectorised: every argument may be a numpy array (ops x design points).
+# --------------------------------------------------------------------------------------------------
+def _tile_sum(size, tile, pred):
+    """Sum over tiles of ``size`` split by ``tile`` of ``pred(tile_size) * tile_size`` (full + last)."""
+    full, rem = size // tile, size % tile
+    return full * np.where(pred(tile), tile, 0) + np.where(rem > 0, np.where(pred(rem), rem, 0), 0)
+
+
+def _last_tile(size, tile):
+    rem = size % tile
+    return np.where(rem == 0, tile, rem)
+
+
+def gemm_closed_form(m, k, n, count, rows, cols, dataflow_code, ifmap_kib, filter_kib, ofmap_kib,
+                     word_bytes, acc_bytes, dram_bytes_per_cycle):
+    """Closed form of the fold-plan model. Returns a dict of arrays: ``compute`` (array cycles incl.
+    pipeline overhead), ``load0``/``store_last``/``dram_total`` (DRAM cycles of the first load, last
+    store, all transfers if each fold's transfer were one burst), ``cycles``, ``dram_bytes``,
+    per-operand SRAM and DRAM words (``sram_reads_ifmap``, ..., ``dram_writes_ofmap``), ``spill_bytes``."""
+    m, k, n, count = (np.asarray(a, dtype=np.int64) for a in (m, k, n, count))
+    R, C = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    df = np.asarray(dataflow_code)
+    wb, ab, bw = word_bytes, acc_bytes, dram_bytes_per_cycle
+    is_ws, is_os = df == 0, df == 1
+    # --- ws / is (reduction over array rows) ---
+    sr = k
+    sc = np.where(is_ws, n, m)
+    t = np.where(is_ws, m, n)
+    stream_kib = np.where(is_ws, ifmap_kib, filter_kib)
+    fr, fc = _cdiv(sr, R), _cdiv(sc, C)
+    stream_res = t * sr * wb <= stream_kib * 1024 / 2
+    ld_stream = t * sr * np.where(stream_res, 1, fc)
+    half_of = ofmap_kib * 1024 / 2
+    spill_cols = _tile_sum(sc, C, lambda c: t * c * ab > half_of)
+    spill_b = spill_cols * t * ab * 2 * (fr - 1)
+    r0, c0 = np.minimum(R, sr), np.minimum(C, sc)
+    red = dict(
+        compute=fr * fc * np.maximum(t, R),
+        load_words=sr * sc + ld_stream, store_words=t * sc, spill=spill_b,
+        load0=(r0 * c0 + t * r0) * wb,
+        store_last=t * _last_tile(sc, C) * wb,
+        sram_reads_ifmap=np.where(is_ws, t * sr * fc, sr * sc), sram_reads_filter=np.where(is_ws, sr * sc, t * sr * fc),
+        sram_reads_ofmap=t * sc * (fr - 1), sram_writes_ofmap=t * sc * fr,
+        dram_reads_ifmap=np.where(is_ws, ld_stream, sr * sc), dram_reads_filter=np.where(is_ws, sr * sc, ld_stream),
+    )
+    # --- os ---
+    fr_o, fc_o = _cdiv(m, R), _cdiv(n, C)
+    ld_if = _tile_sum(m, R, lambda r: r * k * wb <= ifmap_kib * 1024 / 2) * k
+    ld_if = ld_if + (m * k - ld_if) * fc_o   # non-resident slabs are re-fetched for every n-tile
+    ld_f = k * n * np.where(k * n * wb <= filter_kib * 1024 / 2, 1, fr_o)
+    osd = dict(
+        compute=fr_o * fc_o * np.maximum(k, R),
+        load_words=ld_if + ld_f, store_words=m * n, spill=0 * m,
+        load0=(np.minimum(R, m) * k + k * np.minimum(C, n)) * wb,
+        store_last=_last_tile(m, R) * _last_tile(n, C) * wb,
+        sram_reads_ifmap=m * k * fc_o, sram_reads_filter=k * n * fr_o, sram_reads_ofmap=0 * m, sram_writes_ofmap=m * n,
+        dram_reads_ifmap=ld_if, dram_reads_filter=ld_f,
+    )
+    pick = {key: np.where(is_os, osd[key], red[key]) for key in red}
+    compute = count * pick["compute"] + pipeline_overhead_cycles(R, C)
+    dram_bytes = count * ((pick["load_words"] + pick["store_words"]) * wb + pick["spill"])
+    store_last = np.ceil(pick["store_last"] / bw).astype(np.int64)
+    load0 = np.ceil(pick["load0"] / bw).astype(np.int64)
+    dram_cycles = np.ceil(dram_bytes / bw).astype(np.int64)
+    middle = np.maximum(compute, dram_cycles - load0 - store_last)
+    out = dict(compute=compute, load0=load0, store_last=store_last, dram_cycles=dram_cycles,
+               cycles=load0 + middle + store_last, stalled=dram_cycles - load0 - store_last > compute,
+               dram_bytes=dram_bytes, spill_bytes=count * pick["spill"], dram_writes_ofmap=count * pick["store_words"])
+    for key in ("sram_reads_ifmap", "sram_reads_filter", "sram_reads_ofmap", "sram_writes_ofmap",
+                "dram_reads_ifmap", "dram_reads_filter"):
+        out[key] = count * pick[key]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Energy and area
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EnergyModel:
+    mac_pj: float
+    sram_pj_per_byte: float
+    dram_pj_per_byte: float
+    vector_pj_per_element_pass: float
+    leakage_pj_per_cycle: float
+
+    @classmethod
+    def of(cls, hw: SystolicConfig) -> "EnergyModel":
+        mac = hw.mac_pj if hw.mac_pj is not None else energy.mac_pj(hw.word_bits, hw.acc_bits, hw.tech_nm)
+        kib = (hw.ifmap_sram_kib + hw.filter_sram_kib + hw.ofmap_sram_kib) / 3
+        sram = hw.sram_pj_per_byte if hw.sram_pj_per_byte is not None else energy.sram_pj_per_byte(kib, hw.tech_nm)
+        dram = hw.dram_pj_per_byte if hw.dram_pj_per_byte is not None else energy.dram_pj_per_byte(hw.tech_nm)
+        leak = hw.leakage_pj_per_cycle if hw.leakage_pj_per_cycle is not None else \
+            energy.leakage_fraction() * energy.mac_pj(hw.word_bits, hw.acc_bits, hw.tech_nm) * hw.pes
+        return cls(mac, sram, dram, energy.alu_pj(32, hw.tech_nm), leak)
+
+
+class SystolicBackend:
+    kind = "systolic"
+    config = SystolicConfig
+
+    # ---- GEMMs -----------------------------------------------------------------------------------
+    def _gemm_cost(self, op: Op, hw: SystolicConfig, plan_or_counts, cycles: int, compute: int,
+                   dram_cycles: int, ideal: int, stalled: bool) -> OpCost:
+        em = EnergyModel.of(hw)
+        wb = hw.word_bytes
+        sram_reads, sram_writes, dram_reads, dram_writes, spill = plan_or_counts
+        dram_words = sum(dram_reads.values()) + sum(dram_writes.values())
+        dram_bytes = int(round(dram_words * wb + spill))
+        # SRAM energy: array-side reads/writes plus the DRAM fills/drains passing through the SRAMs.
+        sram_bytes = (sum(sram_reads.values()) + sum(sram_writes.values())) * wb + dram_bytes
+        e = {"mac": op.macs * em.mac_pj, "sram": sram_bytes * em.sram_pj_per_byte, "dram": dram_bytes * em.dram_pj_per_byte}
+        return OpCost(cycles=cycles, macs=op.macs, energy_pj=e, unit="array", compute_cycles=compute,
+                      dram_cycles=dram_cycles, sram_reads={k: int(v) for k, v in sram_reads.items()},
+                      sram_writes={k: int(v) for k, v in sram_writes.items()},
+                      dram_reads={k: int(v) for k, v in dram_reads.items()},
+                      dram_writes={k: int(v) for k, v in dram_writes.items()}, dram_bytes=dram_bytes,
+                      utilization=op.macs / (hw.pes * compute) if compute else 0.0,
+                      ideal_cycles=ideal, stalled=stalled)
+
+    def _scalesim_counts(self, gemm: MatMul, hw: SystolicConfig):
+        from hwsim.backends.scalesim_model import scalesim_gemm
+        s = scalesim_gemm(gemm.m, gemm.n, gemm.k, hw.rows, hw.cols, hw.dataflow, hw.ifmap_sram_kib,
+                          hw.filter_sram_kib, hw.ofmap_sram_kib, max(1, hw.word_bits // 8))
+        cnt = gemm.count
+        counts = ({"ifmap": cnt * s.sram_reads_ifmap, "filter": cnt * s.sram_reads_filter}, {"ofmap": cnt * s.sram_writes_ofmap},
+                  {"ifmap": cnt * s.dram_reads_ifmap, "filter": cnt * s.dram_reads_filter}, {"ofmap": cnt * s.dram_writes_ofmap}, 0)
+        return cnt * s.cycles, counts
+
+    def _gemm_lower(self, gemm: MatMul, op: Op, hw: SystolicConfig) -> tuple[TaskBlock, OpCost]:
+        bw = hw.dram_bytes_per_cycle
+        if hw.scalesim_compatible:
+            cycles, counts = self._scalesim_counts(gemm, hw)
+            block = TaskBlock(("array",), np.zeros(1, np.int64), np.array([cycles], np.int64),
+                              np.array([[PREV] + [NONE] * (MAX_DEPS - 1)], np.int64),
+                              label=np.zeros(1, np.int64), labels=("compute",))
+            return block, self._gemm_cost(op, hw, counts, 0, cycles, 0, cycles, False)
+        p = fold_plan(gemm, hw)
+        f = len(p.compute)
+        comp = p.compute.copy()
+        comp[0] += hw.rows                      # preload the first fold's stationary data
+        comp[-1] += hw.rows + hw.cols - 2       # skew and drain of the last results
+        load = np.ceil(p.load_bytes / bw).astype(np.int64)
+        store = np.ceil(p.store_bytes / bw).astype(np.int64)
+        # slots: 0 = L(0); per fold f: 1+3f = L(f+1), 2+3f = C(f), 3+3f = S(f)
+        n_slots = 1 + 3 * f
+        res = np.zeros(n_slots, np.int64)      # 0 = dram, 1 = array
+        cyc = np.zeros(n_slots, np.int64)
+        byts = np.zeros(n_slots)
+        lab = np.zeros(n_slots, np.int64)      # 0 = compute, 1 = load, 2 = store
+        deps = np.full((n_slots, MAX_DEPS), NONE, np.int64)
+        fi = np.arange(f)
+        L_next, C_slot, S_slot = 1 + 3 * fi, 2 + 3 * fi, 3 + 3 * fi
+        cyc[0], byts[0], lab[0], deps[0, 0] = load[0], p.load_bytes[0], 1, PREV
+        cyc[L_next], byts[L_next], lab[L_next] = np.append(load[1:], 0), np.append(p.load_bytes[1:], 0), 1
+        deps[L_next, 0] = np.where(fi >= 1, C_slot - 3, PREV)          # buffer of fold f-1 is free
+        res[C_slot], cyc[C_slot], lab[C_slot] = 1, comp, 0
+        deps[C_slot, 0] = np.where(fi == 0, 0, L_next - 3)             # its own data is loaded
+        cyc[S_slot], byts[S_slot], lab[S_slot] = store, p.store_bytes, 2
+        deps[S_slot, 0] = C_slot
+        exists = (byts > 0) | (res == 1)
+        # drop empty transfers and renumber dependencies
+        new_id = np.cumsum(exists) - 1
+        d = deps[exists]
+        mapped = np.where(d >= 0, np.where(exists[np.maximum(d, 0)], new_id[np.maximum(d, 0)], NONE), d)
+        if not exists[0]:
+            first_c = new_id[C_slot[0]]
+            mapped[first_c, 0] = PREV
+        block = TaskBlock(("dram", "array"), res[exists], cyc[exists], mapped, dram_bytes=byts[exists],
+                          label=lab[exists], labels=("compute", "load", "store"))
+        counts = (p.sram_reads, p.sram_writes, p.dram_reads, p.dram_writes, p.spill_bytes)
+        ideal = int(load[0] + comp.sum() + store[-1])
+        return block, self._gemm_cost(op, hw, counts, 0, int(comp.sum()), int(load.sum() + store.sum()), ideal, False)
+
+    def _gemm_analytic_many(self, gemms: list[tuple[MatMul, Op]], hw: SystolicConfig) -> list[OpCost]:
+        """Closed form for many GEMMs in one vectorised call."""
+        if hw.scalesim_compatible:
+            out = []
+            for gemm, op in gemms:
+                cycles, counts = self._scalesim_counts(gemm, hw)
+                out.append(self._gemm_cost(op, hw, counts, cycles, cycles, 0, cycles, False))
+            return out
+        dims = np.array([(g.m, g.k, g.n, g.count) for g, _ in gemms], dtype=np.int64).reshape(-1, 4)
+        cf = gemm_closed_form(*dims.T, hw.rows, hw.cols, DATAFLOW_CODE[hw.dataflow], hw.ifmap_sram_kib,
+                              hw.filter_sram_kib, hw.ofmap_sram_kib, hw.word_bytes, hw.acc_bits / 8,
+                              hw.dram_bytes_per_cycle)
+        cf = {k: v.tolist() for k, v in cf.items()}
+        out = []
+        for i, (_, op) in enumerate(gemms):
+            counts = ({"ifmap": cf["sram_reads_ifmap"][i], "filter": cf["sram_reads_filter"][i], "ofmap": cf["sram_reads_ofmap"][i]},
+                      {"ofmap": cf["sram_writes_ofmap"][i]},
+                      {"ifmap": cf["dram_reads_ifmap"][i], "filter": cf["dram_reads_filter"][i]},
+                      {"ofmap": cf["dram_writes_ofmap"][i]}, cf["spill_bytes"][i])
+            ideal = cf["load0"][i] + cf["compute"][i] + cf["store_last"][i]
+            out.append(self._gemm_cost(op, hw, counts, cf["cycles"][i], cf["compute"][i], cf["dram_cycles"][i],
+                                       ideal, cf["stalled"][i]))
+        return out
+
+    # ---- vector ops ------------------------------------------------------------------------------
+    def _vector_cost(self, op: Op, hw: SystolicConfig) -> OpCost:
+        passes = VECTOR_PASSES[op.kind]
+        cycles = passes * _cdiv(op.elements, hw.vector_lanes)
+        em = EnergyModel.of(hw)
+        # each pass reads and writes every element in SRAM and does one ALU op on it
+        e = {"vector": op.elements * passes * em.vector_pj_per_element_pass,
+             "sram": 2 * op.elements * passes * hw.word_bytes * em.sram_pj_per_byte}
+        return OpCost(cycles=cycles, macs=0, energy_pj=e, unit="vector", compute_cycles=cycles, ideal_cycles=cycles,
+                      utilization=op.elements * passes / (hw.vector_lanes * cycles) if cycles else 0.0)
+
+    # ---- the Backend interface -------------------------------------------------------------------
+    def lower(self, op: Op, hw: SystolicConfig) -> tuple[TaskBlock, OpCost]:
+        if hasattr(op, "gemm"):
+            return self._gemm_lower(op.gemm(), op, hw)
+        cost = self._vector_cost(op, hw)
+        block = TaskBlock(("vector",), np.zeros(1, np.int64), np.array([cost.cycles], np.int64),
+                          np.array([[PREV] + [NONE] * (MAX_DEPS - 1)], np.int64),
+                          label=np.zeros(1, np.int64), labels=(op.kind,))
+        return block, cost
+
+    def analytic(self, op: Op, hw: SystolicConfig) -> OpCost:
+        return self.analytic_many([op], hw)[0]
+
+    def analytic_many(self, ops, hw: SystolicConfig) -> list[OpCost]:
+        """``analytic`` for a sequence of ops, GEMMs evaluated in one vectorised closed-form call."""
+        gemm_idx = [i for i, op in enumerate(ops) if hasattr(op, "gemm")]
+        out: list = [None] * len(ops)
+        for i, cost in zip(gemm_idx, self._gemm_analytic_many([(ops[i].gemm(), ops[i]) for i in gemm_idx], hw)):
+            out[i] = cost
+        for i, op in enumerate(ops):
+            if out[i] is None:
+                out[i] = self._vector_cost(op, hw)
+        return out
+
+    def leakage_pj_per_cycle(self, hw: SystolicConfig) -> float:
+        return EnergyModel.of(hw).leakage_pj_per_cycle
+
+    def area_mm2(self, hw: SystolicConfig) -> float:
+        kib = hw.ifmap_sram_kib + hw.filter_sram_kib + hw.ofmap_sram_kib
+        return hw.pes * energy.pe_area_mm2(hw.word_bits, hw.tech_nm) + energy.sram_area_mm2(kib, hw.tech_nm)

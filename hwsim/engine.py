@@ -1,0 +1,191 @@
+"""The event engine: tasks on named resources, whole-cycle durations, dependencies, in-order per resource.
+
+A task occupies one resource for ``cycles`` after all its dependencies have finished and after the
+previous task on the same resource (tasks run in the order they were added to each resource). So
+double buffering, overlap of transfers with compute and bandwidth stalls all come out of one rule:
+
+    start[i] = max(free[resource[i]], max(end[d] for d in deps[i]));  end[i] = start[i] + cycles[i]
+
+Backends describe an op as a :class:`TaskBlock` (struct of arrays, dependencies by local index, or
+:data:`PREV` for "after the previous op has finished"); :class:`TaskGraph` concatenates blocks and
+:func:`schedule` runs the rule above in one pass (numba), dependencies always pointing backwards.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+MAX_DEPS = 4
+NONE = -1   # empty dependency slot
+PREV = -2   # depends on the completion of the previous block (op)
+
+
+@dataclass(frozen=True)
+class TaskBlock:
+    """Tasks of one op. ``deps`` is (n, MAX_DEPS) of local indices, NONE or PREV."""
+    resource: tuple[str, ...]      # names, indexed by ``res``
+    res: np.ndarray                # int, per task
+    cycles: np.ndarray             # int64, per task
+    deps: np.ndarray               # int64 (n, MAX_DEPS)
+    energy_pj: np.ndarray | None = None
+    dram_bytes: np.ndarray | None = None
+    label: np.ndarray | None = None   # small int per task, names in ``labels``
+    labels: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.res)
+
+
+def make_block(resources, tasks) -> TaskBlock:
+    """Readable scalar builder: ``tasks`` = [(resource, cycles, deps, label)], deps local or PREV."""
+    resources = tuple(resources)
+    labels = tuple(sorted({t[3] for t in tasks}))
+    deps = np.full((len(tasks), MAX_DEPS), NONE, dtype=np.int64)
+    for i, t in enumerate(tasks):
+        deps[i, :len(t[2])] = t[2]
+    return TaskBlock(resources, np.array([resources.index(t[0]) for t in tasks], dtype=np.int64),
+                     np.array([t[1] for t in tasks], dtype=np.int64), deps,
+                     label=np.array([labels.index(t[3]) for t in tasks], dtype=np.int64), labels=labels)
+
+
+@njit(cache=True)
+def _schedule(res, cycles, deps, n_res):
+    n = res.shape[0]
+    start = np.empty(n, np.int64)
+    end = np.empty(n, np.int64)
+    free = np.zeros(n_res, np.int64)
+    for i in range(n):
+        t = free[res[i]]
+        for j in range(deps.shape[1]):
+            d = deps[i, j]
+            if d >= 0 and end[d] > t:
+                t = end[d]
+        start[i] = t
+        end[i] = t + cycles[i]
+        free[res[i]] = end[i]
+    return start, end
+
+
+def schedule_reference(res, cycles, deps, n_res):
+    """Plain-Python twin of the numba scheduler (kept for tests)."""
+    start, end, free = [], [], [0] * n_res
+    for i in range(len(res)):
+        t = max([free[res[i]]] + [end[d] for d in deps[i] if d >= 0])
+        start.append(t)
+        end.append(t + int(cycles[i]))
+        free[res[i]] = end[-1]
+    return np.array(start, dtype=np.int64), np.array(end, dtype=np.int64)
+
+
+class TaskGraph:
+    """Accumulates op blocks in program order; each block's PREV deps point at the previous op's end."""
+
+    SYNC = "sync"
+
+    def __init__(self):
+        self.resources: list[str] = [self.SYNC]
+        self.labels: list[str] = ["sync"]
+        self._parts: list[tuple] = []
+        self._n = 0
+        self._prev_sync = NONE
+        self.op_task_range: list[tuple[int, int]] = []   # [first, last] task ids per op (last = sync task)
+
+    def add_block(self, block: TaskBlock) -> None:
+        n = len(block)
+        rmap = np.array([self._index(self.resources, r) for r in block.resource], dtype=np.int64)
+        lmap = np.array([self._index(self.labels, l) for l in block.labels] or [0], dtype=np.int64)
+        base = self._n
+        deps = np.where(block.deps >= 0, block.deps + base, np.where(block.deps == PREV, self._prev_sync, NONE))
+        if n and (block.deps >= np.arange(n)[:, None]).any():
+            raise ValueError("a task may only depend on tasks added before it")
+        # the op's sync task: zero cycles on its own resource, after the last task on each resource of the block
+        sync_deps = np.full((1, MAX_DEPS), NONE, dtype=np.int64)
+        last = {}
+        for i, r in enumerate(block.res.tolist()):
+            last[r] = i
+        exits = sorted(last.values())
+        if len(exits) > MAX_DEPS:
+            raise ValueError(f"a block may use at most {MAX_DEPS} resources")
+        sync_deps[0, :len(exits)] = np.array(exits, dtype=np.int64) + base
+        if not exits:
+            sync_deps[0, 0] = self._prev_sync
+        zeros = np.zeros(n)
+        self._parts.append((
+            np.concatenate([rmap[block.res], [0]]),
+            np.concatenate([block.cycles.astype(np.int64), [0]]),
+            np.concatenate([deps, sync_deps]),
+            np.concatenate([block.energy_pj if block.energy_pj is not None else zeros, [0.0]]),
+            np.concatenate([block.dram_bytes if block.dram_bytes is not None else zeros, [0.0]]),
+            np.concatenate([lmap[block.label] if block.label is not None else np.zeros(n, np.int64), [0]]),
+        ))
+        self.op_task_range.append((base, base + n))
+        self._n += n + 1
+        self._prev_sync = base + n
+
+    @staticmethod
+    def _index(names: list[str], name: str) -> int:
+        if name not in names:
+            names.append(name)
+        return names.index(name)
+
+    def schedule(self) -> "Timeline":
+        cols = [np.concatenate(c) if c else np.zeros(0) for c in zip(*self._parts)] if self._parts else [np.zeros(0, np.int64)] * 6
+        res, cycles, deps = (np.ascontiguousarray(c, dtype=np.int64) for c in cols[:3])
+        deps = deps.reshape(-1, MAX_DEPS)
+        if (cycles < 0).any():
+            raise ValueError("task durations must be >= 0 cycles")
+        start, end = _schedule(res, cycles, deps, len(self.resources))
+        return Timeline(tuple(self.resources), tuple(self.labels), res, cycles, start, end,
+                        cols[3], cols[4], cols[5].astype(np.int64), tuple(self.op_task_range))
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """The scheduled tasks (struct of arrays, cycles) and the per-op task ranges."""
+    resources: tuple[str, ...]
+    labels: tuple[str, ...]
+    res: np.ndarray
+    cycles: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    energy_pj: np.ndarray
+    dram_bytes: np.ndarray
+    label: np.ndarray
+    op_ranges: tuple[tuple[int, int], ...]
+
+    @property
+    def makespan(self) -> int:
+        return int(self.end.max()) if len(self.end) else 0
+
+    def op_end(self, i: int) -> int:
+        """Completion cycle of op ``i`` (its sync task)."""
+        return int(self.end[self.op_ranges[i][1]])
+
+    def busy_cycles(self, resource: str, i: int | None = None) -> int:
+        if resource not in self.resources:
+            return 0
+        lo, hi = (0, len(self.res)) if i is None else self.op_ranges[i]
+        mask = self.res[lo:hi] == self.resources.index(resource)
+        return int(self.cycles[lo:hi][mask].sum())
+
+    def to_chrome_trace(self, path: str | Path, clock_hz: float, op_names: list[str] | None = None) -> None:
+        """Chrome/Perfetto trace JSON: one thread per resource, one complete event per task (µs)."""
+        us = 1e6 / clock_hz
+        op_of = np.zeros(len(self.res), dtype=np.int64)
+        for i, (lo, hi) in enumerate(self.op_ranges):
+            op_of[lo:hi + 1] = i
+        keep = (self.res != 0) & (self.cycles > 0)
+        events = [{"name": "process_name", "ph": "M", "pid": 0, "args": {"name": "hwsim"}}]
+        events += [{"name": "thread_name", "ph": "M", "pid": 0, "tid": r, "args": {"name": name}}
+                   for r, name in enumerate(self.resources) if r]
+        for i in np.flatnonzero(keep).tolist():
+            op = op_names[op_of[i]] if op_names else str(op_of[i])
+            events.append({"name": f"{op}:{self.labels[self.label[i]]}", "ph": "X", "pid": 0,
+                           "tid": int(self.res[i]), "ts": float(self.start[i] * us), "dur": float(self.cycles[i] * us),
+                           "args": {"op": op, "cycles": int(self.cycles[i])}})
+        with open(path, "w") as f:
+            json.dump({"traceEvents": events, "displayTimeUnit": "ns"}, f)

@@ -1,0 +1,1 @@
+"""Amaranth generators, golden models and synthesis for nonlinear units."""
