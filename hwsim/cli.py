@@ -83,19 +83,16 @@ def read_topology(path: str) -> list[tuple[str, int, int, int]]:
 
 
 def gemm_result(name: str, m: int, n: int, k: int, hw, mode: str) -> dict:
-    from hwsim.backends import backend_for
     from hwsim.estimate import estimate
     from hwsim.workload import MatMul, Workload
     op = MatMul(name=name, m=m, k=k, n=n, bits=hw.word_bits, out_bits=hw.word_bits)
-    report = estimate(Workload(model=name, ops=(op,)), hw, mode)
-    cost = (backend_for(hw).lower(op, hw)[1] if mode == "cycle" else backend_for(hw).analytic(op, hw))
-    row = report.ops[0]
+    row = estimate(Workload(model=name, ops=(op,)), hw, mode).ops[0]
     return {"name": name, "M": m, "N": n, "K": k, "cycles": row.cycles, "macs": row.macs,
             "utilization": row.macs / (hw.pes * row.cycles) if row.cycles else 0.0,
-            "sram_reads": {"ifmap": cost.sram_reads["ifmap"], "filter": cost.sram_reads["filter"]},
-            "sram_writes": {"ofmap": cost.sram_writes["ofmap"]},
-            "dram_reads": {"ifmap": cost.dram_reads["ifmap"], "filter": cost.dram_reads["filter"]},
-            "dram_writes": {"ofmap": cost.dram_writes["ofmap"]},
+            "sram_reads": {"ifmap": row.sram_reads["ifmap"], "filter": row.sram_reads["filter"]},
+            "sram_writes": {"ofmap": row.sram_writes["ofmap"]},
+            "dram_reads": {"ifmap": row.dram_reads["ifmap"], "filter": row.dram_reads["filter"]},
+            "dram_writes": {"ofmap": row.dram_writes["ofmap"]},
             "energy_pj": row.energy_pj, "latency_s": row.latency_s, "bound": row.bound}
 
 

@@ -19,7 +19,8 @@ def _row(op, cost: OpCost, cycles: int, hw, leak_pj_per_cycle: float) -> OpRow:
     return OpRow(name=op.name, kind=op.kind, unit=cost.unit, cycles=cycles, latency_s=cycles / hw.clock_hz,
                  macs=op.macs, energy_by_component_pj=energy, dram_bytes=cost.dram_bytes,
                  compute_cycles=cost.compute_cycles, dram_cycles=cost.dram_cycles,
-                 utilization=cost.utilization, stalled=cost.stalled)
+                 utilization=cost.utilization, stalled=cost.stalled, sram_reads=cost.sram_reads,
+                 sram_writes=cost.sram_writes, dram_reads=cost.dram_reads, dram_writes=cost.dram_writes)
 
 
 def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool = False) -> Report:

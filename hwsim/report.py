@@ -29,6 +29,10 @@ class OpRow:
     dram_cycles: int
     utilization: float
     stalled: bool
+    sram_reads: dict[str, int]     # words per operand
+    sram_writes: dict[str, int]
+    dram_reads: dict[str, int]
+    dram_writes: dict[str, int]
 
     @property
     def energy_pj(self) -> float:
@@ -44,7 +48,9 @@ class OpRow:
                 "latency_s": self.latency_s, "energy_pj": self.energy_pj,
                 "energy_by_component_pj": {k: float(v) for k, v in self.energy_by_component_pj.items()},
                 "macs": self.macs, "dram_bytes": self.dram_bytes, "compute_cycles": self.compute_cycles,
-                "dram_cycles": self.dram_cycles, "utilization": self.utilization, "bound": self.bound}
+                "dram_cycles": self.dram_cycles, "utilization": self.utilization, "bound": self.bound,
+                "sram_reads": self.sram_reads, "sram_writes": self.sram_writes,
+                "dram_reads": self.dram_reads, "dram_writes": self.dram_writes}
 
 
 @dataclass(frozen=True)
