@@ -125,3 +125,26 @@ def test_vector_unit_cycles():
     s = Softmax(name="s", rows=197, length=197, count=12)
     cost = B.analytic(s, SystolicConfig(vector_lanes=32))
     assert cost.cycles == 3 * -(-12 * 197 * 197 // 32)
+
+
+def test_scalesim_compatible_mode_reproduces_scalesim_through_the_cli(capsys):
+    """Every SCALE-Sim 3.0 reference record (tests/data/scalesim_reference.json, produced by
+    benchmarks/scalesim_reference.py) through 'hwsim gemm': cycles and SRAM counts exact, DRAM within 1%."""
+    import json
+    from pathlib import Path
+
+    from hwsim.cli import main
+    records = json.loads((Path(__file__).parent / "data" / "scalesim_reference.json").read_text())
+    assert len(records) > 150
+    for r in records[::3]:
+        argv = ["gemm", str(r["M"]), str(r["N"]), str(r["K"]), "systolic", "--format", "json", "--set", "scalesim_compatible=true"]
+        for f in ("rows", "cols", "dataflow", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib"):
+            argv += ["--set", f"{f}={r[f]}"]
+        assert main(argv) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["cycles"] == r["total_cycles"], r
+        assert out["sram_reads"] == {"ifmap": r["sram_reads_ifmap"], "filter": r["sram_reads_filter"]}
+        assert out["sram_writes"] == {"ofmap": r["sram_writes_ofmap"]}
+        for got, want in ((out["dram_reads"]["ifmap"], r["dram_reads_ifmap"]), (out["dram_reads"]["filter"], r["dram_reads_filter"]),
+                          (out["dram_writes"]["ofmap"], r["dram_writes_ofmap"])):
+            assert abs(got - want) <= 0.01 * want
