@@ -53,6 +53,11 @@ def run_scalesim(python: str) -> float:
              ("fc1", 197, 3072, 768), ("fc2", 197, 768, 3072)]
     heads = {"qk": 12, "av": 12}   # per-head GEMMs run once per head
     with tempfile.TemporaryDirectory() as d:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from scalesim_reference import CONFIG_TEMPLATE
+        cfg = Path(d) / "scale.cfg"
+        cfg.write_text(CONFIG_TEMPLATE.format(rows=32, cols=32, dataflow="ws", ifmap_kib=64, filter_kib=64, ofmap_kib=64))
+        (Path(d) / "layout.csv").write_text("Layer,\n")
         topo = Path(d) / "layer0.csv"
         topo.write_text("Layer,M,N,K,\n" + "".join(f"{n}{h},{m},{nn},{k},\n" for n, m, nn, k in gemms
                                                    for h in range(heads.get(n, 1))))
@@ -60,8 +65,9 @@ def run_scalesim(python: str) -> float:
             import time
             from scalesim.scale_sim import scalesim
             t = time.perf_counter()
-            s = scalesim(save_disk_space=True, verbose=False, config=None, topology={str(topo)!r}, input_type_gemm=True)
-            s.run_scale(top_path={d!r})
+            s = scalesim(save_disk_space=True, verbose=False, config={str(cfg)!r}, topology={str(topo)!r},
+                         layout={str(Path(d) / "layout.csv")!r}, input_type_gemm=True)
+            s.run_scale(top_path={str(Path(d) / "out")!r})
             print(time.perf_counter() - t)
         """)
         out = subprocess.run([python, "-c", script], capture_output=True, text=True, cwd=d)
