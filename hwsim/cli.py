@@ -190,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     except HwsimError as exc:
         print(f"hwsim: error: {exc}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        print(f"hwsim: error: {exc} (a part of hwsim is not installed or not built yet: run 'bash setup.sh')", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("hwsim: interrupted", file=sys.stderr)
         return 130
