@@ -27,8 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-# The golden models (rtl/golden.py) are the other half of issue 4; until they land the benches cannot run.
-pytest.importorskip("rtl.golden", reason="rtl/golden.py (the golden models) is not in the tree yet")
 
 try:
     import cocotb

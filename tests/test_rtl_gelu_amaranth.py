@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 
 amaranth = pytest.importorskip("amaranth")
-# The golden models (rtl/golden.py) are the other half of issue 4; until they land the benches cannot run.
-pytest.importorskip("rtl.golden", reason="rtl/golden.py (the golden models) is not in the tree yet")
 
 from amaranth.sim import Simulator  # noqa: E402
 
