@@ -147,6 +147,18 @@ def cmd_accuracy(args) -> int:
     return _fail("rtl.accuracy has no Markdown formatter")
 
 
+def cmd_characterise(args) -> int:
+    from rtl.characterise import DEFAULT_OUTPUT, characterise
+    out = args.output or DEFAULT_OUTPUT
+    table = characterise(args.target, tuple(args.kind or KINDS), out)
+    for kind, units in table["units"].items():
+        for algo, u in units.items():
+            fmax = "n/a" if u["fmax_mhz"] is None else f"{u['fmax_mhz']:.1f} MHz"
+            print(f"{kind:8s} {algo:10s} LUT {u['lut']:6d}  FF {u['ff']:5d}  BRAM {u['bram']:4}  Fmax {fmax}")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def _guarded(fn):
     def run(args) -> int:
         from hwsim.errors import HwsimError
@@ -165,7 +177,7 @@ def add_rtl_commands(subparsers) -> argparse.ArgumentParser:
 
     Each leaf parser sets ``func``: call ``args.func(args)`` to get the exit code."""
     rtl = subparsers.add_parser("rtl", help="generate, verify and synthesise softmax/GELU units")
-    sub = rtl.add_subparsers(dest="rtl_command", metavar="{generate,verify,synth,accuracy}")
+    sub = rtl.add_subparsers(dest="rtl_command", metavar="{generate,verify,synth,accuracy,characterise}")
     sub.required = True
 
     gen = sub.add_parser("generate", help="write a unit's Verilog and its parameter JSON")
@@ -189,6 +201,13 @@ def add_rtl_commands(subparsers) -> argparse.ArgumentParser:
     acc = sub.add_parser("accuracy", help="error of every golden model against float64")
     acc.add_argument("--format", choices=("markdown", "json"), default="markdown")
     acc.set_defaults(func=_guarded(cmd_accuracy))
+
+    cha = sub.add_parser("characterise", help="synthesise every unit into the simulator's unit-cost table")
+    cha.add_argument("--target", choices=("ice40", "ecp5", "xilinx"), default="ice40")
+    cha.add_argument("--kind", choices=KINDS, action="append", help="only this kind (repeatable)")
+    cha.add_argument("-o", "--output", default=None,
+                     help="output JSON (default: hwsim/data/unit_costs.json, the table hwsim ships)")
+    cha.set_defaults(func=_guarded(cmd_characterise))
     return rtl
 
 
