@@ -76,6 +76,14 @@ class GeluUnit(ElementwiseUnit):
     def default_pipeline_regs(self) -> int:
         return len(self.steps())
 
+    def _out_bits_for(self, in_bits: int, out_bits: int | None) -> int:
+        """``out_bits`` validated, or by default the narrowest signed width holding the golden's
+        output over every input code (called before ``__init__`` finishes: uses ``golden`` only)."""
+        if out_bits is None:
+            y = self.golden(np.arange(-(1 << (in_bits - 1)), 1 << (in_bits - 1), dtype=np.int64))
+            out_bits = _signed_bits(int(y.min()), int(y.max()))
+        return _check_int("out_bits", out_bits, 2, 64)
+
     def input_range(self) -> tuple[int, int]:
         """Smallest and largest input code."""
         return -(1 << (self._in_bits - 1)), (1 << (self._in_bits - 1)) - 1
@@ -122,11 +130,7 @@ class IBertGelu(GeluUnit):
         self.sf_erf = s_in ** 2 * a * 2 ** self.N_SHIFT
         self.shift_int = int(math.floor(1.0 / self.sf_erf))
         self._in_bits = in_bits
-        if out_bits is None:
-            lo, hi = -(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1
-            y = self.golden(np.arange(lo, hi + 1, dtype=np.int64))
-            out_bits = _signed_bits(int(y.min()), int(y.max()))
-        out_bits = _check_int("out_bits", out_bits, 2, 64)
+        out_bits = self._out_bits_for(in_bits, out_bits)
         super().__init__(in_bits=in_bits, out_bits=out_bits, lanes=lanes,
                          pipeline_regs=pipeline_regs)
 
@@ -439,11 +443,7 @@ class PwlGelu(GeluUnit):
         self._breaks = [int(v) for v in table["breakpoints"]]
         self._slopes = [int(v) for v in table["slopes"]]
         self._icepts = [int(v) for v in table["intercepts"]]
-        if out_bits is None:
-            lo, hi = -(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1
-            y = self.golden(np.arange(lo, hi + 1, dtype=np.int64))
-            out_bits = _signed_bits(int(y.min()), int(y.max()))
-        out_bits = _check_int("out_bits", out_bits, 2, 64)
+        out_bits = self._out_bits_for(in_bits, out_bits)
         super().__init__(in_bits=in_bits, out_bits=out_bits, lanes=lanes,
                          pipeline_regs=pipeline_regs)
 
