@@ -9,7 +9,8 @@ Mapping of a GEMM (M x K) @ (K x N) per dataflow, as in SCALE-Sim (Samajdar et a
 
 The array runs ceil(Sr/R) * ceil(Sc/C) folds per GEMM instance. Default timing (a realistic
 double-buffered array, not SCALE-Sim's): each fold streams T vectors, and the next fold's stationary
-data is shifted in (R cycles) behind the current one, so a fold takes max(T, R) cycles; once per op
+data is shifted in (R cycles) behind the current one, so a fold takes max(T, R) cycles (the last
+fold T: nothing follows it); once per op
 the pipeline pays R cycles to preload the first fold plus R + C - 2 cycles of skew/drain for the last
 results to leave the array. SRAMs are double-buffered: the DRAM load of fold f+1 overlaps fold f, and
 the array stalls when it is not done. ``scalesim_compatible`` instead reproduces SCALE-Sim 3.0's
@@ -96,10 +97,11 @@ def _plan_reduction_stationary(sr, sc, t, count, hw: SystolicConfig, stream_sram
     psum_in = np.where(spill & (i > 0), t * c * ab, 0)
     psum_out = np.where(spill & (i < fr - 1), t * c * ab, 0)
     out = np.where(i == fr - 1, t * c, 0)
-    compute = np.full(len(r), max(t, R), dtype=np.int64)
+    compute = np.tile(np.full(len(r), max(t, R), dtype=np.int64), count)
+    compute[-1] = t         # the last fold waits for no next fold's stationary data (PE-grid model)
     rep = lambda a: np.tile(a, count)
     return FoldPlan(
-        compute=rep(compute),
+        compute=compute,
         load_bytes=rep((ld_stat + ld_stream) * wb + psum_in),
         store_bytes=rep(out * wb + psum_out),
         sram_reads={stat: count * sr * sc, stream: count * t * sr * len(_tiles(sc, C)), "ofmap": count * t * sc * (fr - 1)},
@@ -122,8 +124,10 @@ def _plan_output_stationary(m, k, n, count, hw: SystolicConfig):
     ld_if = np.where((j == 0) | ~slab_resident, r * k, 0)
     ld_f = np.where((i == 0) | (not filter_resident), k * c, 0)
     rep = lambda a: np.tile(a, count)
+    compute = rep(np.full(len(r), max(k, R), dtype=np.int64))
+    compute[-1] = k         # the last fold waits for no next fold's stationary data (PE-grid model)
     return FoldPlan(
-        compute=rep(np.full(len(r), max(k, R), dtype=np.int64)),
+        compute=compute,
         load_bytes=rep((ld_if + ld_f) * wb),
         store_bytes=rep(r * c * wb),
         sram_reads={"ifmap": count * m * k * len(ct), "filter": count * k * n * len(rt), "ofmap": 0},
@@ -203,7 +207,9 @@ def gemm_closed_form(m, k, n, count, rows, cols, dataflow_code, ifmap_kib, filte
         dram_reads_ifmap=ld_if, dram_reads_filter=ld_f,
     )
     pick = {key: np.where(is_os, osd[key], red[key]) for key in red}
-    compute = count * pick["compute"] + pipeline_overhead_cycles(R, C)
+    # every fold lasts max(T, R) (the next fold's stationary data shifts in behind it) but the last
+    stream = np.where(is_os, k, t)
+    compute = count * pick["compute"] - np.maximum(0, R - stream) + pipeline_overhead_cycles(R, C)
     dram_bytes = count * ((pick["load_words"] + pick["store_words"]) * wb + pick["spill"])
     store_last = np.ceil(pick["store_last"] / bw).astype(np.int64)
     load0 = np.ceil(pick["load0"] / bw).astype(np.int64)
