@@ -60,10 +60,16 @@ def characterise_unit(kind: str, algo: str, target: str = "ice40") -> dict:
 
 def characterise(target: str = "ice40", kinds=("softmax", "gelu"), output=DEFAULT_OUTPUT,
                  progress: bool = True) -> dict:
-    """Characterise every algorithm of ``kinds`` and write the table to ``output`` (JSON)."""
+    """Characterise every algorithm of ``kinds`` and write the table to ``output`` (JSON); the
+    entries of other kinds already in ``output`` (same target) are kept."""
     from tqdm import tqdm
     jobs = [(kind, algo) for kind in kinds for algo in algorithms(kind)]
-    units: dict = {kind: {} for kind in kinds}
+    units: dict = {}
+    if Path(output).exists():
+        old = json.loads(Path(output).read_text())
+        if old.get("target") == target:
+            units = {k: v for k, v in old.get("units", {}).items() if k not in kinds}
+    units.update({kind: {} for kind in kinds})
     tools: dict = {}
     for kind, algo in tqdm(jobs, desc="characterise", unit="unit", disable=not progress):
         units[kind][algo], tools = characterise_unit(kind, algo, target)

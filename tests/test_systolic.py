@@ -121,10 +121,12 @@ def test_area_grows_with_pes_and_sram():
 
 
 def test_vector_unit_cycles():
-    from hwsim.workload import Softmax
-    s = Softmax(name="s", rows=197, length=197, count=12)
-    cost = B.analytic(s, SystolicConfig(vector_lanes=32))
-    assert cost.cycles == 3 * -(-12 * 197 * 197 // 32)
+    """LayerNorm and element-wise ops make their passes over SRAM data, one element per lane per
+    cycle (softmax and GELU are costed from the RTL units: tests/test_nonlinear.py)."""
+    from hwsim.workload import Eltwise, LayerNorm
+    hw = SystolicConfig(vector_lanes=32)
+    assert B.analytic(LayerNorm(name="ln", rows=197, width=768, count=2), hw).cycles == 2 * -(-2 * 197 * 768 // 32)
+    assert B.analytic(Eltwise(name="add", n=197 * 768 + 1), hw).cycles == -(-(197 * 768 + 1) // 32)
 
 
 def test_scalesim_compatible_mode_reproduces_scalesim_through_the_cli(capsys):

@@ -29,17 +29,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim import energy
+from hwsim import energy, nonlinear
 from hwsim.backends.base import OpCost
 from hwsim.engine import MAX_DEPS, NONE, PREV, TaskBlock
 from hwsim.hardware.systolic import SystolicConfig
 from hwsim.workload.ops import MatMul, Op
 
-# Passes a vector unit makes over the data, by op kind (each pass: one element per lane per cycle).
+# Passes a vector unit makes over the data for ops without a characterised RTL unit (each pass:
+# one element per lane per cycle). Softmax and GELU are costed from their RTL units (hwsim.nonlinear).
 VECTOR_PASSES = {
-    "softmax": 3,     # row max; exp and running sum; normalise (multiply by the reciprocal)
     "layernorm": 2,   # sum and sum of squares (one pass); normalise
-    "gelu": 1,
     "eltwise": 1,
 }
 DATAFLOW_CODE = {"ws": 0, "os": 1, "is": 2}
@@ -349,14 +348,28 @@ class SystolicBackend:
 
     # ---- vector ops ------------------------------------------------------------------------------
     def _vector_cost(self, op: Op, hw: SystolicConfig) -> OpCost:
-        passes = VECTOR_PASSES[op.kind]
-        cycles = passes * _cdiv(op.elements, hw.vector_lanes)
+        """Softmax and GELU run on instances of the characterised RTL unit chosen by
+        ``softmax_unit`` / ``gelu_unit`` (hwsim.nonlinear: cycles from the unit's cycle model; each
+        element is read from and written to SRAM once, the unit holds the row). LayerNorm and
+        element-wise ops make ``VECTOR_PASSES`` passes over SRAM data, one element per lane per cycle."""
         em = EnergyModel.of(hw)
-        # each pass reads and writes every element in SRAM and does one ALU op on it
+        if op.kind in ("softmax", "gelu"):
+            unit = nonlinear.unit_model(op.kind, hw.softmax_unit if op.kind == "softmax" else hw.gelu_unit)
+            if op.kind == "softmax":
+                cycles = int(nonlinear.softmax_cycles(unit, op.rows * op.count, op.length, hw.vector_lanes))
+            else:
+                cycles = int(nonlinear.gelu_cycles(unit, op.elements, hw.vector_lanes))
+            passes, sram_passes = unit.passes, 1
+            busy = op.elements / (int(nonlinear.instances(unit, hw.vector_lanes)) * unit.lanes)
+        else:
+            passes = sram_passes = VECTOR_PASSES[op.kind]
+            cycles = passes * _cdiv(op.elements, hw.vector_lanes)
+            busy = op.elements * passes / hw.vector_lanes
+        # one ALU operation per element and pass
         e = {"vector": op.elements * passes * em.vector_pj_per_element_pass,
-             "sram": 2 * op.elements * passes * hw.word_bytes * em.sram_pj_per_byte}
+             "sram": 2 * op.elements * sram_passes * hw.word_bytes * em.sram_pj_per_byte}
         return OpCost(cycles=cycles, macs=0, energy_pj=e, unit="vector", compute_cycles=cycles, ideal_cycles=cycles,
-                      utilization=op.elements * passes / (hw.vector_lanes * cycles) if cycles else 0.0)
+                      utilization=busy / cycles if cycles else 0.0)
 
     # ---- the Backend interface -------------------------------------------------------------------
     def lower(self, op: Op, hw: SystolicConfig) -> tuple[TaskBlock, OpCost]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwsim.config import field
+from hwsim.nonlinear import GELU_UNITS, SOFTMAX_UNITS
 
 DATAFLOWS = ("ws", "os", "is")
 
@@ -23,6 +24,10 @@ class SystolicConfig:
     word_bits: int = field(8, positive=True, doc="operand word width, bits")
     acc_bits: int = field(32, positive=True, doc="partial-sum width, bits")
     vector_lanes: int = field(32, positive=True, doc="elements per cycle of the nonlinear/vector unit")
+    softmax_unit: str = field("shiftmax", choices=SOFTMAX_UNITS,
+                              doc="characterised RTL softmax unit the vector unit instantiates (hwsim rtl)")
+    gelu_unit: str = field("shiftgelu", choices=GELU_UNITS,
+                           doc="characterised RTL GELU unit the vector unit instantiates (hwsim rtl)")
     scalesim_compatible: bool = field(False, doc="reproduce SCALE-Sim 3.0 compute cycles and SRAM counts")
     tech_nm: int = field(45, positive=True, doc="technology node for the energy/area tables")
     mac_pj: float | None = field(None, min=0, doc="override: energy per MAC, pJ")
