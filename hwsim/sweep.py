@@ -112,9 +112,12 @@ class SweepSpec:
 
     @property
     def fingerprint(self) -> str:
-        """Hash of everything results depend on (not the chunk size, not the file name)."""
+        """Hash of everything results depend on (not the chunk size, not the file name): the spec and
+        the cost tables the models read (energy/area ``tech.yaml``, RTL ``unit_costs.json``), so results
+        of a regenerated table are never mixed with older ones on resume."""
         meta = self.metadata()
         meta["base"].pop("source", None)
+        meta["cost_tables"] = _cost_tables_digest()
         return hashlib.sha256(json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -421,6 +424,11 @@ def sample_indices(spec: SweepSpec, first: int, last: int) -> np.ndarray:
         for a, size in enumerate(sizes):
             out[a] = _permute(ids, s.n, _key(s.seed, 2, a)) * size // s.n
     return out
+
+
+def _cost_tables_digest() -> str:
+    data = Path(__file__).resolve().parent / "data"
+    return hashlib.sha256(b"".join((data / name).read_bytes() for name in ("tech.yaml", "unit_costs.json"))).hexdigest()
 
 
 # ==================================================================================================
@@ -799,7 +807,7 @@ def run_sweep(spec: SweepSpec, output: str | Path, *, workers: int = 1, dask: st
         elif not resume:
             raise HwsimError(f"{output}: results exist; pass --resume to continue them or --overwrite to replace")
         elif store.metadata().get("fingerprint") != spec.fingerprint:
-            raise HwsimError(f"{output}: results come from a different sweep spec (fingerprint "
+            raise HwsimError(f"{output}: results come from a different sweep spec or cost table (fingerprint "
                              f"{store.metadata().get('fingerprint')} != {spec.fingerprint}); use another output or --overwrite")
     elif Path(output).exists() and not overwrite:
         raise HwsimError(f"{output}: exists and is not a sweep result; remove it or pass --overwrite")

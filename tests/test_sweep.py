@@ -206,6 +206,17 @@ def test_existing_results_need_resume_or_overwrite_and_resume_checks_the_spec(tm
     assert list(df["point"]) == list(range(24)) and df["feasible"].all()
 
 
+def test_resume_refuses_results_made_with_other_cost_tables(tmp_path, capsys, monkeypatch):
+    """A regenerated unit-cost or tech table changes the results, so old parts must not be mixed in."""
+    import hwsim.sweep as sweep
+    spec = small_spec(tmp_path)
+    out = str(tmp_path / "r.csv")
+    assert main(["sweep", str(spec), "-o", out, "-q"]) == 0
+    monkeypatch.setattr(sweep, "_cost_tables_digest", lambda: "regenerated")
+    assert main(["sweep", str(spec), "-o", out, "-q", "--resume"]) == 2
+    assert "cost table" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
 def test_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path, fmt):
     path = write_spec(tmp_path, models=["vit-ti16", "deit-ti16"], axes=WIDE_AXES, sample={"random": 1_500_000, "seed": 9},
