@@ -245,7 +245,28 @@ def lanes_signature(in_shape, out_shape, lanes: int, sideband: dict | None = Non
     }
 
 
-class ElementwiseUnit(wiring.Component):
+class UnitParameters:
+    """The parameters every stream unit exposes (read-only): element widths, lanes, register stages."""
+
+    @property
+    def in_bits(self) -> int:
+        return self._in_bits
+
+    @property
+    def out_bits(self) -> int:
+        """Width of one output lane."""
+        return self._out_bits
+
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
+    @property
+    def pipeline_regs(self) -> int:
+        return self._pipeline_regs
+
+
+class ElementwiseUnit(UnitParameters, wiring.Component):
     """Base class of a lane-parallel elementwise function with a valid/ready stream interface.
 
     Ports: ``i`` (input stream, payload ``lanes`` elements of ``in_shape`` plus optional side-band
@@ -277,10 +298,6 @@ class ElementwiseUnit(wiring.Component):
         self._positions = register_positions(n_steps, pipeline_regs)
         self._pipeline_regs = pipeline_regs
         super().__init__(lanes_signature(self._in_shape, self._out_shape, lanes, self._sideband))
-
-    @property
-    def lanes(self) -> int:
-        return self._lanes
 
     @property
     def max_pipeline_regs(self) -> int:

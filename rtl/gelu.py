@@ -61,18 +61,6 @@ class GeluUnit(ElementwiseUnit):
         super().__init__(in_shape=signed(in_bits), out_shape=signed(out_bits), lanes=lanes,
                          pipeline_regs=pipeline_regs, sideband=sideband)
 
-    @property
-    def in_bits(self) -> int:
-        return self._in_bits
-
-    @property
-    def out_bits(self) -> int:
-        return self._out_bits
-
-    @property
-    def pipeline_regs(self) -> int:
-        return self._pipeline_regs
-
     def default_pipeline_regs(self) -> int:
         return len(self.steps())
 

@@ -52,7 +52,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
-from .common import PipelineControl, comb, lane_step, lanes_signature, register_positions, run_steps
+from .common import PipelineControl, UnitParameters, comb, lane_step, lanes_signature, register_positions, run_steps
 
 # FSM phases of every unit
 IN, SUM, NORM, OUT = 0, 1, 2, 3
@@ -139,7 +139,7 @@ def sequential_divider(m: Module, *, numerator: int, den, den_min: int, start, a
     return quo, done, steps
 
 
-class SoftmaxUnit(wiring.Component):
+class SoftmaxUnit(UnitParameters, wiring.Component):
     """Common part of the softmax units: row memory, phases, counters and the shared exp pipeline
     (see the module docstring for the guarantees). Subclasses provide :meth:`steps` (the
     pipeline from the per-lane front values to ``e``, the value summed, and ``y``, the output),
@@ -171,29 +171,12 @@ class SoftmaxUnit(wiring.Component):
 
     # -- parameters and documented figures --------------------------------------------------
     @property
-    def in_bits(self) -> int:
-        return self._in_bits
-
-    @property
-    def out_bits(self) -> int:
-        """Width of one output lane (``out_signed`` says whether it is two's complement)."""
-        return self._out_bits
-
-    @property
     def out_signed(self) -> bool:
         return self._out_signed
 
     @property
     def row_len(self) -> int:
         return self._row_len
-
-    @property
-    def lanes(self) -> int:
-        return self._lanes
-
-    @property
-    def pipeline_regs(self) -> int:
-        return self._pipeline_regs
 
     @property
     def max_pipeline_regs(self) -> int:
