@@ -174,14 +174,22 @@ def _round_shift_half_even(v: np.ndarray, shift: int) -> np.ndarray:
 
 def ibert_softmax(q, scale: float, exp_scale16: float = 1 / 32767, out_bits: int = 8):
     """I-BERT ``IntSoftmax`` over the last axis: i-exp of q - max, requantised to 16 bits at
-    ``exp_scale16`` (``QuantAct(16)``: a learned/calibrated scale, here a parameter; the default
-    1/32767 is what calibration gives when the largest exp is 1.0), ``factor = floor(2^32 / sum)``,
-    output ``floor(e16·factor / 2^(32 - out_bits))`` in [0, 2^out_bits], out_scale 2^-out_bits.
+    ``exp_scale16`` (``QuantAct(16)``: a learned/calibrated scale, here a parameter),
+    ``factor = floor(2^32 / sum)``, output ``floor(e16·factor / 2^(32 - out_bits))`` in
+    [0, 2^out_bits], out_scale 2^-out_bits.
 
-    The requantisation product e·m_int is computed exactly in integers (up to ~2^77); the
-    reference forms it in float64, which is identical whenever the product is below 2^53 and can
-    differ in a rounding tie otherwise (tests/test_golden.py measures how often: never on its
-    samples)."""
+    The requantisation is the integer (dyadic) form ``round_half_even(e·m_int / 2^shift)``,
+    exact in integers, which is what hardware can build. I-BERT's PyTorch code differs in how it
+    gets there: its ``QuantAct(16)`` is handed the integer exp E as if it were a real activation,
+    calibrates on E (so its scale is ``max E / 32767`` in E units, i.e. ``e(0)·S_exp/32767`` as an
+    ``exp_scale16``: 0.99891/32767 at scale 2^-4, not 1/32767) and computes
+    ``round(round(E/S_exp)·m_int(S_exp/act_scale) / 2^(31-e))`` in float64, where ``E/S_exp`` is
+    far above 2^53. With the calibrated ``exp_scale16`` the two agree on every ordinary row run
+    through the real module (253,843 outputs) but differ by one LSB of e16 at (near-)ties: 4 of
+    131,584 exp inputs, reaching the softmax output on rows built around them (115 of 4,096 at
+    scale 8/127, where e(x0) is exactly half of e(0); 9 of 65,664 at 2^-10)
+    (benchmarks/ibert_ivit_reference.py, tests/test_golden_reference_code.py). The default
+    1/32767 maps an exp of 1.0 to 32767."""
     k = ibert_softmax_constants(scale, exp_scale16)
     x = _as_int(q)
     e, _ = ibert_exp(x - x.max(axis=-1, keepdims=True), scale)
