@@ -32,6 +32,16 @@ def test_softmax_cycle_model_matches_the_rtl_unit(algo):
         assert unit.cycles_per_row == u.passes * math.ceil(n / u.lanes) + u.row_overhead_cycles
 
 
+@pytest.mark.parametrize("kind,algo", [("softmax", a) for a in nonlinear.SOFTMAX_UNITS]
+                         + [("gelu", a) for a in nonlinear.GELU_UNITS])
+def test_the_table_is_current_with_the_default_generators(kind, algo):
+    """The characterised figures describe the generators as they are now (else: hwsim rtl characterise)."""
+    pytest.importorskip("amaranth")
+    from rtl.build import make_unit
+    unit, u = make_unit(kind, algo, {}), nonlinear.unit_table()["units"][kind][algo]
+    assert (u["lanes"], u["latency_cycles"], u["params"]) == (unit.lanes, unit.latency_cycles, unit.params())
+
+
 @pytest.mark.parametrize("algo", nonlinear.SOFTMAX_UNITS)
 def test_softmax_op_cycles_spread_rows_over_the_unit_instances(algo):
     hw = load_hardware("systolic", parse_overrides([f"softmax_unit={algo}", "vector_lanes=8"]))
