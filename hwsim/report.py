@@ -173,7 +173,7 @@ class Report:
                 ax.bar(names, vals, bottom=bottom, label=c)
                 bottom = [b + v for b, v in zip(bottom, vals)]
             ax.set_ylabel(unit)
-            ax.legend(fontsize=8, ncol=len(cats))
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))   # beside the bars, never over them
         ax1.set_title(f"{self.model} on {self.hardware.name} ({self.mode}): {_si(self.latency_s, 's')}, {_si(self.energy_pj * 1e-12, 'J')}")
         ax2.tick_params(axis="x", rotation=60)
         fig.tight_layout()
