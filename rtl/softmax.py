@@ -361,10 +361,62 @@ class SoftmaxUnit(UnitParameters, wiring.Component):
         return m
 
 
+class _MaxSumSoftmax(SoftmaxUnit):
+    """The three-pass units: the input pass tracks the row maximum ``max``; the sum pass adds
+    the lanes' exps (``final["e"]``) into ``sum``, wide enough for ``row_len`` exps of the
+    largest value ``_e_top``."""
+
+    @property
+    def _e_top(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def _sum_bits(self) -> int:
+        return (self._row_len * self._e_top).bit_length()
+
+    def _registers(self, m):
+        lo, _ = self.input_range()
+        return {"max": Signal(signed(self._in_bits), init=lo, name="row_max"),
+                "sum": Signal(self._sum_bits, name="row_sum")}
+
+    def _accumulate(self, m, regs, final, fire):
+        total = regs["sum"]
+        for j in range(self._lanes):
+            total = total + Mux(final["lv"][j], final["e"][j], 0)
+        with m.If(fire):
+            m.d.sync += regs["sum"].eq(total[:self._sum_bits])
+
+    def _row_reset(self, m, regs):
+        lo, _ = self.input_range()
+        return [regs["max"].eq(lo), regs["sum"].eq(0)]
+
+
+class _DividerSoftmax(_MaxSumSoftmax):
+    """Three-pass units whose exp pipeline takes the distance ``d = x - max`` and whose
+    normalisation factor ``floor(NUMERATOR / sum)`` comes from the sequential divider
+    (``sum >= _e_top``: the row maximum's exp is in it)."""
+    NUMERATOR: int
+
+    @property
+    def norm_cycles(self) -> int:
+        q_bits = (self.NUMERATOR // self._e_top).bit_length()
+        return -(-q_bits // self._div_bits)
+
+    def _front(self, m, regs, x, lv, first, in_phase, advance):
+        return {"d": [comb(m, xj - regs["max"], f"d{j}") for j, xj in enumerate(x)]}
+
+    def _normalise(self, m, regs, start, active):
+        quo, done, _ = sequential_divider(m, numerator=self.NUMERATOR, den=regs["sum"],
+                                          den_min=self._e_top, start=start, active=active,
+                                          bits_per_cycle=self._div_bits, name="div")
+        regs["factor"] = quo
+        return done
+
+
 # ------------------------------------------------------------------------------------------------
 # I-ViT Shiftmax
 # ------------------------------------------------------------------------------------------------
-class Shiftmax(SoftmaxUnit):
+class Shiftmax(_DividerSoftmax):
     """I-ViT's Shiftmax as in its integer deployment code (zkkli/I-ViT,
     ``TVM_benchmark/models/layers.py``, ``quantized_softmax`` with ``shift_exp``, int32
     arithmetic, truncating division), bit-exact with :func:`rtl.golden.shiftmax`.
@@ -380,6 +432,7 @@ class Shiftmax(SoftmaxUnit):
     """
 
     algo = "shiftmax"
+    NUMERATOR = 2 ** 31 - 1
 
     def __init__(self, *, in_bits: int = 8, scale: float = 2.0 ** -4, n: int = 16,
                  row_len: int = 197, lanes: int = 1, pipeline_regs: int | None = None,
@@ -398,7 +451,6 @@ class Shiftmax(SoftmaxUnit):
         self._in_bits = in_bits
         super().__init__(in_bits=in_bits, out_bits=8, out_signed=True, row_len=row_len,
                          lanes=lanes, pipeline_regs=pipeline_regs, max_row_len=max_row)
-        self._sum_bits = (self._row_len * self.e_max).bit_length()
         assert self._sum_bits <= 31
 
     @property
@@ -406,9 +458,8 @@ class Shiftmax(SoftmaxUnit):
         return 2.0 ** -7
 
     @property
-    def norm_cycles(self) -> int:
-        q_bits = ((2 ** 31 - 1) // self.e_max).bit_length()
-        return -(-q_bits // self._div_bits)
+    def _e_top(self) -> int:
+        return self.e_max
 
     def params(self) -> dict:
         return {"in_bits": self._in_bits, "scale": self._scale, "n": self._n,
@@ -419,14 +470,6 @@ class Shiftmax(SoftmaxUnit):
         from . import golden
         values, _ = golden.shiftmax(self._check_rows(rows), self._scale, n=self._n)
         return np.asarray(values, dtype=np.int64)
-
-    def _registers(self, m):
-        lo, _ = self.input_range()
-        return {"max": Signal(signed(self._in_bits), init=lo, name="row_max"),
-                "sum": Signal(self._sum_bits, name="row_sum")}
-
-    def _front(self, m, regs, x, lv, first, in_phase, advance):
-        return {"d": [comb(m, xj - regs["max"], f"d{j}") for j, xj in enumerate(x)]}
 
     def steps(self, regs):
         from .gelu import _shift_exp_stages
@@ -451,29 +494,12 @@ class Shiftmax(SoftmaxUnit):
 
         return [lane_step(s_clamp), lane_step(s_divide), lane_step(s_exp), lane_step(s_scale)]
 
-    def _accumulate(self, m, regs, final, fire):
-        total = regs["sum"]
-        for j in range(self._lanes):
-            total = total + Mux(final["lv"][j], final["e"][j], 0)
-        with m.If(fire):
-            m.d.sync += regs["sum"].eq(total[:self._sum_bits])
-
-    def _normalise(self, m, regs, start, active):
-        quo, done, _ = sequential_divider(m, numerator=2 ** 31 - 1, den=regs["sum"],
-                                          den_min=self.e_max, start=start, active=active,
-                                          bits_per_cycle=self._div_bits, name="div")
-        regs["factor"] = quo
-        return done
-
-    def _row_reset(self, m, regs):
-        lo, _ = self.input_range()
-        return [regs["max"].eq(lo), regs["sum"].eq(0)]
 
 
 # ------------------------------------------------------------------------------------------------
 # I-BERT IntSoftmax
 # ------------------------------------------------------------------------------------------------
-class IBertSoftmax(SoftmaxUnit):
+class IBertSoftmax(_DividerSoftmax):
     """I-BERT's ``IntSoftmax`` (kssteven418/I-BERT ``fairseq/quantization/utils/quant_modules.py``)
     with its 16-bit ``QuantAct`` requantisation (``fixedpoint_mul``), bit-exact with
     :func:`rtl.golden.ibert_softmax`; constants from :func:`rtl.golden.ibert_softmax_constants`.
@@ -491,6 +517,7 @@ class IBertSoftmax(SoftmaxUnit):
     """
 
     algo = "ibert"
+    NUMERATOR = 1 << 32
 
     def __init__(self, *, in_bits: int = 8, scale: float = 2.0 ** -4,
                  exp_scale16: float = 1 / 32767, out_bits: int = 8, row_len: int = 197,
@@ -518,7 +545,6 @@ class IBertSoftmax(SoftmaxUnit):
         super().__init__(in_bits=in_bits, out_bits=self._ob + 1, out_signed=False,
                          row_len=row_len, lanes=lanes, pipeline_regs=pipeline_regs,
                          max_row_len=1 << 20)
-        self._sum_bits = (self._row_len * self.e16_max).bit_length()
 
     def _e16_model(self, d: np.ndarray) -> np.ndarray:
         """The golden model's requantised exp of distances ``d <= 0`` (for sizing)."""
@@ -533,9 +559,8 @@ class IBertSoftmax(SoftmaxUnit):
         return 2.0 ** -self._ob
 
     @property
-    def norm_cycles(self) -> int:
-        q_bits = ((1 << 32) // self.e16_max).bit_length()
-        return -(-q_bits // self._div_bits)
+    def _e_top(self) -> int:
+        return self.e16_max
 
     def params(self) -> dict:
         return {"in_bits": self._in_bits, "scale": self._scale, "exp_scale16": self._exp_scale16,
@@ -547,14 +572,6 @@ class IBertSoftmax(SoftmaxUnit):
         values, _ = golden.ibert_softmax(self._check_rows(rows), self._scale,
                                          exp_scale16=self._exp_scale16, out_bits=self._ob)
         return np.asarray(values, dtype=np.int64)
-
-    def _registers(self, m):
-        lo, _ = self.input_range()
-        return {"max": Signal(signed(self._in_bits), init=lo, name="row_max"),
-                "sum": Signal(self._sum_bits, name="row_sum")}
-
-    def _front(self, m, regs, x, lv, first, in_phase, advance):
-        return {"d": [comb(m, xj - regs["max"], f"d{j}") for j, xj in enumerate(x)]}
 
     def steps(self, regs):
         x0, b, c, m_int, shift, ob = self.x0, self.b_int, self.c_int, self.m_int, self.shift, self._ob
@@ -611,23 +628,6 @@ class IBertSoftmax(SoftmaxUnit):
         return [lane_step(s_divide), lane_step(s_poly), lane_step(s_mult), lane_step(s_round),
                 lane_step(s_scale)]
 
-    def _accumulate(self, m, regs, final, fire):
-        total = regs["sum"]
-        for j in range(self._lanes):
-            total = total + Mux(final["lv"][j], final["e"][j], 0)
-        with m.If(fire):
-            m.d.sync += regs["sum"].eq(total[:self._sum_bits])
-
-    def _normalise(self, m, regs, start, active):
-        quo, done, _ = sequential_divider(m, numerator=1 << 32, den=regs["sum"],
-                                          den_min=self.e16_max, start=start, active=active,
-                                          bits_per_cycle=self._div_bits, name="div")
-        regs["factor"] = quo
-        return done
-
-    def _row_reset(self, m, regs):
-        lo, _ = self.input_range()
-        return [regs["max"].eq(lo), regs["sum"].eq(0)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -762,7 +762,7 @@ class EdgeMoeSoftmax(SoftmaxUnit):
 # ------------------------------------------------------------------------------------------------
 # LUT softmax (hls4ml style, normalised reciprocal table)
 # ------------------------------------------------------------------------------------------------
-class LutSoftmax(SoftmaxUnit):
+class LutSoftmax(_MaxSumSoftmax):
     """Table softmax in the style of hls4ml's ``softmax_stable`` with a normalised reciprocal
     table, bit-exact with :func:`rtl.golden.lut_softmax`; tables from
     :func:`rtl.golden.lut_softmax_tables`.
@@ -793,7 +793,6 @@ class LutSoftmax(SoftmaxUnit):
         self._in_bits = in_bits
         super().__init__(in_bits=in_bits, out_bits=self._ob, out_signed=False, row_len=row_len,
                          lanes=lanes, pipeline_regs=pipeline_regs, max_row_len=1 << 20)
-        self._sum_bits = (self._row_len * max(self._exp_t)).bit_length()
 
     @property
     def out_scale(self) -> float:
@@ -815,11 +814,13 @@ class LutSoftmax(SoftmaxUnit):
                                        out_bits=self._ob)
         return np.asarray(values, dtype=np.int64)
 
+    @property
+    def _e_top(self) -> int:
+        return max(self._exp_t)
+
     def _registers(self, m):
-        lo, _ = self.input_range()
         sb = self._sum_bits
-        return {"max": Signal(signed(self._in_bits), init=lo, name="row_max"),
-                "sum": Signal(sb, name="row_sum"),
+        return {**super()._registers(m),
                 "p": Signal(range(sb), name="lead"),
                 "j": Signal(self._recip_bits, name="mant"),
                 "recip": Signal(max(self._recip_t).bit_length(), name="recip"),
@@ -845,13 +846,6 @@ class LutSoftmax(SoftmaxUnit):
 
         return [lane_step(s_exp), lane_step(s_mul), lane_step(s_out)]
 
-    def _accumulate(self, m, regs, final, fire):
-        total = regs["sum"]
-        for j in range(self._lanes):
-            total = total + Mux(final["lv"][j], final["e"][j], 0)
-        with m.If(fire):
-            m.d.sync += regs["sum"].eq(total[:self._sum_bits])
-
     def _normalise(self, m, regs, start, active):
         s, rb, sb = regs["sum"], self._recip_bits, self._sum_bits
         first = Signal(name="norm_first")      # 1 in the first normalisation cycle
@@ -868,10 +862,6 @@ class LutSoftmax(SoftmaxUnit):
         with m.If(active & ~first):
             m.d.sync += regs["recip"].eq(recip_of_j)
         return active & ~first
-
-    def _row_reset(self, m, regs):
-        lo, _ = self.input_range()
-        return [regs["max"].eq(lo), regs["sum"].eq(0)]
 
 
 ALGOS: dict[str, type] = {"shiftmax": Shiftmax, "ibert": IBertSoftmax, "edgemoe": EdgeMoeSoftmax,
