@@ -75,6 +75,21 @@ def coerce(value: Any, tp) -> Any:
     raise ValueError(f"expected {names}")
 
 
+def check_field(value, f: dataclasses.Field, hint):
+    """``value`` coerced to the field's type ``hint`` and checked against its metadata (choices,
+    positive, min); ``None`` passes for optional fields. ValueError says what is allowed."""
+    value = coerce(value, hint)
+    if value is not None:
+        meta = f.metadata
+        if "choices" in meta and value not in meta["choices"]:
+            raise ValueError(f"allowed: {', '.join(map(str, meta['choices']))}")
+        if meta.get("positive") and not value > 0:
+            raise ValueError("must be > 0")
+        if "min" in meta and value < meta["min"]:
+            raise ValueError(f"must be >= {meta['min']}")
+    return value
+
+
 def build(cls, data: Mapping[str, Any], source: str, *, ignore: tuple[str, ...] = ()):
     """Instantiate frozen dataclass ``cls`` from ``data``; collect every bad field and raise once."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -87,16 +102,8 @@ def build(cls, data: Mapping[str, Any], source: str, *, ignore: tuple[str, ...] 
         if key not in fields:
             problems.append(f"unknown field '{key}' (allowed: {', '.join(sorted(fields))})")
             continue
-        meta = fields[key].metadata
         try:
-            value = coerce(value, hints[key])
-            if value is not None:
-                if "choices" in meta and value not in meta["choices"]:
-                    raise ValueError(f"allowed: {', '.join(map(str, meta['choices']))}")
-                if meta.get("positive") and not value > 0:
-                    raise ValueError("must be > 0")
-                if "min" in meta and value < meta["min"]:
-                    raise ValueError(f"must be >= {meta['min']}")
+            value = check_field(value, fields[key], hints[key])
         except ValueError as exc:
             problems.append(f"field '{key}' = {value!r}: {exc}")
             continue

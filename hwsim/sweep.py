@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from hwsim.config import coerce, read_yaml
+from hwsim.config import check_field, read_yaml
 from hwsim.errors import ConfigError, HwsimError
 
 SPEC_KEYS = ("models", "hardware", "set", "axes", "sample", "objectives", "constraints", "chunk_size")
@@ -128,17 +128,11 @@ def _axis_fields() -> dict[str, dataclasses.Field]:
 
 
 def _check_value(name: str, value, f: dataclasses.Field, hint) -> Any:
-    """Coerce and validate one axis value as ``hwsim.config.build`` does; ValueError says what is allowed."""
-    value = coerce(value, hint)
-    meta = f.metadata
+    """One axis value coerced and validated as ``hwsim.config.build`` does (an axis value may not be
+    null); ValueError says what is allowed."""
+    value = check_field(value, f, hint)
     if value is None:
         raise ValueError("expected a value")
-    if "choices" in meta and value not in meta["choices"]:
-        raise ValueError(f"allowed: {', '.join(map(str, meta['choices']))}")
-    if meta.get("positive") and not value > 0:
-        raise ValueError("must be > 0")
-    if "min" in meta and value < meta["min"]:
-        raise ValueError(f"must be >= {meta['min']}")
     return value
 
 
