@@ -12,6 +12,7 @@ See ``docs/sweeps.md`` for the spec format, the result layout and columns.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -420,7 +421,9 @@ def sample_indices(spec: SweepSpec, first: int, last: int) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=1)
 def _cost_tables_digest() -> str:
+    """SHA-256 of the cost tables, read once per process (every chunk's fingerprint asks for it)."""
     data = Path(__file__).resolve().parent / "data"
     return hashlib.sha256(b"".join((data / name).read_bytes() for name in ("tech.yaml", "unit_costs.json"))).hexdigest()
 
