@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
 
 from hwsim.errors import HwsimError
+from hwsim.topology import positive_int
 
 FORMATS = ("table", "json", "csv")
 
@@ -49,39 +49,6 @@ def cmd_estimate(args) -> int:
     return 0
 
 
-def _positive_int(text: str, what: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise HwsimError(f"{what} = {text!r}: expected a positive integer") from None
-    if value <= 0:
-        raise HwsimError(f"{what} = {value}: must be > 0")
-    return value
-
-
-def read_topology(path: str) -> list[tuple[str, int, int, int]]:
-    """SCALE-Sim GEMM topology CSV: rows ``name,M,N,K,`` (a header row is skipped)."""
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise HwsimError(f"{path}: cannot read topology ({exc.strerror})") from None
-    rows = []
-    for lineno, row in enumerate(csv.reader(text.splitlines()), 1):
-        cells = [c.strip() for c in row if c.strip()]
-        if not cells or cells[0].startswith("#"):
-            continue
-        if len(cells) < 4:
-            raise HwsimError(f"{path}:{lineno}: expected 'name,M,N,K,', got {','.join(row)!r}")
-        if not cells[1].lstrip("-").isdigit():
-            if lineno == 1 or not rows:
-                continue   # header
-        m, n, k = (_positive_int(c, f"{path}:{lineno}: {d}") for c, d in zip(cells[1:4], "MNK"))
-        rows.append((cells[0], m, n, k))
-    if not rows:
-        raise HwsimError(f"{path}: no GEMM rows (expected 'name,M,N,K,' lines)")
-    return rows
-
-
 def gemm_result(name: str, m: int, n: int, k: int, hw, mode: str) -> dict:
     from hwsim.estimate import estimate
     from hwsim.workload import MatMul, Workload
@@ -101,12 +68,13 @@ def cmd_gemm(args) -> int:
         if len(args.dims) != 1:
             raise HwsimError("with --topology give only HARDWARE: hwsim gemm --topology FILE.csv HARDWARE")
         args.hardware = args.dims[0]
+        from hwsim.topology import read_topology
         gemms = read_topology(args.topology)
     else:
         if len(args.dims) != 4:
             raise HwsimError("usage: hwsim gemm M N K HARDWARE  (or: hwsim gemm --topology FILE.csv HARDWARE)")
         args.hardware = args.dims[3]
-        gemms = [("gemm", *(_positive_int(v, d) for v, d in zip(args.dims[:3], "MNK")))]
+        gemms = [("gemm", *(positive_int(v, d) for v, d in zip(args.dims[:3], "MNK")))]
     hw = _hardware(args)
     results = [gemm_result(name, m, n, k, hw, args.mode) for name, m, n, k in gemms]
     if args.format == "json":

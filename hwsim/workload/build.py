@@ -40,26 +40,28 @@ def build_workload(spec: ModelSpec) -> Workload:
     mm, sm, ge, ln, ew = (spec.bits(c) for c in ("matmul", "softmax", "gelu", "layernorm", "eltwise"))
     g = spec.image_size
     ops: list[Op] = [Conv2d(name="patch_embed", in_ch=spec.in_chans, out_ch=d, in_h=g, in_w=g,
-                            kernel=spec.patch, stride=spec.patch, count=b, bits=mm, out_bits=mm)]
+                            kernel=spec.patch, stride=spec.patch, count=b, bits=mm, out_bits=mm, block="embed")]
     for i in range(spec.depth):
         t = _layer_tokens(spec, i)
         p = f"layer{i}."
+        at = dict(layer=i, block="attn")
+        mlp = dict(layer=i, block="mlp")
         ops += [
-            LayerNorm(name=p + "ln1", rows=b * t, width=d, bits=ln, out_bits=mm),
-            MatMul(name=p + "attn.qkv", m=b * t, k=d, n=3 * d, bits=mm, out_bits=mm),
-            MatMul(name=p + "attn.qk", m=t, k=dh, n=t, count=b * h, static_weights=False, bits=mm, out_bits=sm),
-            Softmax(name=p + "attn.softmax", rows=t, length=t, count=b * h, bits=sm, out_bits=mm),
-            MatMul(name=p + "attn.av", m=t, k=t, n=dh, count=b * h, static_weights=False, bits=mm, out_bits=mm),
-            MatMul(name=p + "attn.proj", m=b * t, k=d, n=d, bits=mm, out_bits=ew),
-            Eltwise(name=p + "add1", n=b * t * d, bits=ew, out_bits=ln),
-            LayerNorm(name=p + "ln2", rows=b * t, width=d, bits=ln, out_bits=mm),
-            MatMul(name=p + "mlp.fc1", m=b * t, k=d, n=hid, bits=mm, out_bits=ge),
-            GELU(name=p + "mlp.gelu", n=b * t * hid, bits=ge, out_bits=mm),
-            MatMul(name=p + "mlp.fc2", m=b * t, k=hid, n=d, bits=mm, out_bits=ew),
-            Eltwise(name=p + "add2", n=b * t * d, bits=ew, out_bits=ln),
+            LayerNorm(name=p + "ln1", rows=b * t, width=d, bits=ln, out_bits=mm, **at),
+            MatMul(name=p + "attn.qkv", m=b * t, k=d, n=3 * d, bits=mm, out_bits=mm, **at),
+            MatMul(name=p + "attn.qk", m=t, k=dh, n=t, count=b * h, static_weights=False, bits=mm, out_bits=sm, **at),
+            Softmax(name=p + "attn.softmax", rows=t, length=t, count=b * h, bits=sm, out_bits=mm, **at),
+            MatMul(name=p + "attn.av", m=t, k=t, n=dh, count=b * h, static_weights=False, bits=mm, out_bits=mm, **at),
+            MatMul(name=p + "attn.proj", m=b * t, k=d, n=d, bits=mm, out_bits=ew, **at),
+            Eltwise(name=p + "add1", n=b * t * d, bits=ew, out_bits=ln, **at),
+            LayerNorm(name=p + "ln2", rows=b * t, width=d, bits=ln, out_bits=mm, **mlp),
+            MatMul(name=p + "mlp.fc1", m=b * t, k=d, n=hid, bits=mm, out_bits=ge, **mlp),
+            GELU(name=p + "mlp.gelu", n=b * t * hid, bits=ge, out_bits=mm, **mlp),
+            MatMul(name=p + "mlp.fc2", m=b * t, k=hid, n=d, bits=mm, out_bits=ew, **mlp),
+            Eltwise(name=p + "add2", n=b * t * d, bits=ew, out_bits=ln, **mlp),
         ]
     t = _layer_tokens(spec, spec.depth - 1)
-    ops.append(LayerNorm(name="norm", rows=b * t, width=d, bits=ln, out_bits=mm))
+    ops.append(LayerNorm(name="norm", rows=b * t, width=d, bits=ln, out_bits=mm, block="norm"))
     if spec.num_classes:
-        ops.append(MatMul(name="head", m=b, k=d, n=spec.num_classes, bits=mm, out_bits=mm))
+        ops.append(MatMul(name="head", m=b, k=d, n=spec.num_classes, bits=mm, out_bits=mm, block="head"))
     return Workload(model=spec.name, ops=tuple(ops))

@@ -15,10 +15,15 @@ def _nbytes(elements: int, bits: int) -> int:
 
 @dataclass(frozen=True, kw_only=True)
 class Op:
+    """Where an op sits is structure it carries, never parsed from ``name``: ``layer`` (block index in
+    the network, None outside the blocks), ``block`` (the part of the layer: ``attn``, ``mlp``, ``moe``,
+    ``norm``, ...). Reports group by these; backends may use them (e.g. which weights an op reads)."""
     name: str
     count: int = 1
     bits: int = 8
     out_bits: int = 8
+    layer: int | None = None
+    block: str = ""
 
     kind = "op"
 
@@ -106,7 +111,7 @@ class Conv2d(Op):
         """The im2col GEMM; grouped convolutions become ``groups`` instances."""
         return MatMul(name=self.name, m=self.out_h * self.out_w, k=self.in_ch // self.groups * self.kernel ** 2,
                       n=self.out_ch // self.groups, count=self.count * self.groups,
-                      bits=self.bits, out_bits=self.out_bits, static_weights=True)
+                      bits=self.bits, out_bits=self.out_bits, static_weights=True, layer=self.layer, block=self.block)
 
     @property
     def macs(self) -> int:
