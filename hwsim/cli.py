@@ -115,6 +115,7 @@ def cmd_models(args) -> int:
 def cmd_presets(args) -> int:
     from hwsim.hardware import available_presets, load_hardware
     from hwsim.kinds import backend_for
+    from hwsim.report import _number
     by_kind: dict[str, list] = {}
     for name in available_presets():
         hw = load_hardware(name)
@@ -122,8 +123,7 @@ def cmd_presets(args) -> int:
     for kind in sorted(by_kind):
         print(f"{kind}:")
         for name, hw in by_kind[kind]:
-            size = ", ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v:,}"
-                             for k, v in backend_for(hw).size(hw).items())
+            size = ", ".join(f"{k} {_number(v)}" for k, v in backend_for(hw).size(hw).items())
             print(f"  {name:<22} {hw.describe():<58} {size}")
     return 0
 

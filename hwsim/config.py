@@ -1,7 +1,7 @@
 """Load frozen config dataclasses from YAML mappings, validating every field in one place.
 
 Field constraints live in the dataclass field metadata:
-  ``choices`` (allowed values), ``positive`` (> 0), ``min`` (>= value), ``doc`` (shown in errors).
+  ``choices`` (allowed values), ``positive`` (> 0), ``min`` (>= value), ``max`` (<= value), ``doc`` (shown in errors).
 """
 from __future__ import annotations
 
@@ -89,6 +89,8 @@ def check_field(value, f: dataclasses.Field, hint):
             raise ValueError("must be > 0")
         if "min" in meta and value < meta["min"]:
             raise ValueError(f"must be >= {meta['min']}")
+        if "max" in meta and value > meta["max"]:
+            raise ValueError(f"must be <= {meta['max']}")
     return value
 
 

@@ -56,7 +56,7 @@ def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool
         for i, (op, cost) in enumerate(zip(workload.ops, costs)):
             end = timeline.op_end(i)
             ticks = end - prev_end
-            bound = "memory" if ticks > cost.ideal_ticks else cost.unit
+            bound = "memory" if ticks > cost.ideal_ticks else cost.bound
             rows.append(_row(op, cost, ticks, info, static, bound))
             prev_end = end
     return Report(model=workload.model, hardware=hw, mode=mode, ops=tuple(rows), info=info,

@@ -340,7 +340,7 @@ class Report:
             lines.append("energy: " + ", ".join(f"{k} {_si(v * 1e-12, 'J')} ({v / total:.0%})" for k, v in e.items()))
         elif e is None:
             lines.append(f"energy: not modelled by the {self.kind} backend")
-        size = ", ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in self.info.size.items())
+        size = ", ".join(f"{k} {_number(v)}" for k, v in self.info.size.items())
         lines.append(f"size: {size}   throughput: {self.throughput_per_s:,.1f} images/s" +
                      (f" (batch {self.batch})" if self.batch != 1 else ""))
         return "\n".join(lines)
@@ -414,6 +414,10 @@ class Report:
         fig.tight_layout()
         fig.savefig(path, dpi=120)
         plt.close(fig)
+
+
+def _number(v) -> str:
+    return "n/a" if v is None else f"{v:,.2f}" if isinstance(v, float) else f"{v:,}"
 
 
 def _short(name: str) -> str:
