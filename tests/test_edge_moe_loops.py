@@ -237,3 +237,22 @@ def test_timing_overrides_are_validated_and_every_default_names_its_log_line():
     with pytest.raises(HwsimError, match="unknown loop"):
         EdgeMoeDesign(timings={"attn.nope": LoopTiming(ii=1, depth=1, source="x")})
     assert all("nohup:" in t.source for t in LOOP_TIMINGS.values())
+
+
+def test_measured_layer1_routing_activates_fewer_experts_and_shortens_the_image():
+    # tests/data/edge_moe_routing.json: benchmarks/edge_moe_routing.py on Edge-MoE's sample image and
+    # trained weights (float32 through layer 1's gates); the expert matrices are not public, so only
+    # layer 1 is measured and its counts stand in for every MoE layer here.
+    import json
+    from pathlib import Path
+    data = json.loads((Path(__file__).parent / "data" / "edge_moe_routing.json").read_text())
+    uniform = m3vit_image_cycles()
+    for task, active in (("task0", 12), ("task1", 13)):
+        counts = tuple(data["tasks"][task]["expert_tokens"])
+        assert sum(counts) == 258 and sum(c > 0 for c in counts) == active
+        img = m3vit_image_cycles(expert_tokens=counts)
+        experts = [o for o in img.ops if o.name.startswith("layer1.moe.expert") and o.name.endswith("fc1.load")]
+        assert len(experts) == active
+        # fewer expert loads: (16 - active) x 6 layers x (9,398 + 9,374) modelled load cycles saved,
+        # less the extra fills of the fewer, longer queues
+        assert img.modelled < uniform.modelled
