@@ -256,3 +256,17 @@ def test_measured_layer1_routing_activates_fewer_experts_and_shortens_the_image(
         # fewer expert loads: (16 - active) x 6 layers x (9,398 + 9,374) modelled load cycles saved,
         # less the extra fills of the fewer, longer queues
         assert img.modelled < uniform.modelled
+
+
+def test_a_larger_linear_tile_divides_the_tile_count_and_an_illegal_one_names_the_static_assert():
+    wide = replace(HW, linear_in=32, linear_out=32)
+    assert linear_cycles(129, 192, 192, wide).ideal == 129 * (192 // 32) * (192 // 32) == 4644
+    with pytest.raises(HwsimError, match="WEIGHT_BLOCK_SIZE=16"):
+        replace(HW, linear_in=8)
+
+
+def test_the_clock_scales_seconds_not_cycles():
+    slow = m3vit_image_cycles(hw=replace(HW, clock_hz=150e6))
+    fast = m3vit_image_cycles()
+    assert slow.modelled == fast.modelled
+    assert slow.modelled_s == pytest.approx(2 * fast.modelled_s)
