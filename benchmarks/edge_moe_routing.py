@@ -62,7 +62,8 @@ def attention(x, wqkv, bqkv, wproj, bproj):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--edgemoe", type=Path, required=True)
-    ap.add_argument("-o", "--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests" / "data" / "edge_moe_routing.json")
+    ap.add_argument("-o", "--out", type=Path,
+                    default=Path(__file__).resolve().parents[1] / "tests" / "data" / "edge_moe_routing.json")
     args = ap.parse_args()
     w = reader(args.edgemoe)
     where = ["-C", str(args.edgemoe)] if (args.edgemoe / "weights").is_dir() else [f"--git-dir={args.edgemoe}"]

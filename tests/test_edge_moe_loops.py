@@ -14,6 +14,7 @@ import pytest
 from hwsim.backends.edge_moe_loops import (
     LOOP_TIMINGS, EdgeMoeDesign, LoopTiming, M3ViTShape, add_cycles, attn_v_cycles, gating_cycles,
     layernorm_cycles, linear_cycles, load_linear_bias_cycles, load_linear_weights_cycles, load_norms_cycles,
+    load_one_time_weights_cycles,
     load_w_gate_cycles, m3vit_image_cycles, patch_embed_cycles, pipelined_cycles, qk_softmax_cycles,
     uniform_expert_tokens, zero_output_cycles,
 )
@@ -52,6 +53,15 @@ def test_patch_embedding_hand_count():
     assert got.modelled == rows * (compute * 3 + 32) + 64 + (output + 4) + (cls + 2) == 221_918
     # 256 MACs per iteration cover the whole convolution: 128 patches x 192 x 768
     assert rows * compute * 256 == 128 * 192 * 3 * 16 * 16
+
+
+def test_one_time_patch_weight_load_hand_count():
+    got = load_one_time_weights_cycles(M, HW)
+    # ViT_compute.cpp:15: 192/8 = 24 bias vectors; :33-39: 3 channels x 16 rows x 192 outputs, 16 weights a beat
+    assert got.ideal == 24 + 3 * 16 * 192 == 9240
+    assert got.modelled == (24 + 2 + 64) + (9216 * 2 + 75)     # nohup:1060, nohup:1074
+    # not part of an image: the per-image sum starts at the patch embedding
+    assert m3vit_image_cycles().ops[0].name == "patch_embed"
 
 
 def test_layernorm_hand_count():

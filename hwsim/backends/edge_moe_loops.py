@@ -37,7 +37,7 @@ from hwsim.errors import HwsimError
 
 __all__ = [
     "LoopTiming", "LOOP_TIMINGS", "EdgeMoeDesign", "M3ViTShape", "LoopCycles", "OpCycles",
-    "pipelined_cycles", "patch_embed_cycles", "load_norms_cycles", "layernorm_cycles",
+    "pipelined_cycles", "load_one_time_weights_cycles", "patch_embed_cycles", "load_norms_cycles", "layernorm_cycles",
     "load_linear_weights_cycles", "load_linear_bias_cycles", "linear_cycles", "qk_softmax_cycles",
     "attn_v_cycles", "add_cycles", "load_w_gate_cycles", "gating_cycles", "zero_output_cycles",
     "uniform_expert_tokens", "m3vit_image_cycles", "ImageCycles",
@@ -61,6 +61,8 @@ def _t(ii: int, depth: int, source: str) -> LoopTiming:
 # 3.33 ns (kabazoka/Edge-MoE vitis_hls.tcl:31; part xcu50, vitis_hls.tcl:24 -- not the ZCU102's xczu9eg
 # of sharc-lab's vitis_hls.tcl:14, same clock and same m_axi settings).
 LOOP_TIMINGS: Mapping[str, LoopTiming] = MappingProxyType({
+    "one_time.bias": _t(1, 3, "src/ViT_compute.cpp:15, nohup:1060"),
+    "one_time.weights": _t(1, 76, "src/ViT_compute.cpp:33-39, nohup:1074"),
     "patch_embed.compute": _t(3, 33, "src/conv.cpp:48, nohup:1384 (II 3: 'patches' port limit, nohup:1380-1382)"),
     "patch_embed.output": _t(1, 5, "src/conv.cpp:130, nohup:1410"),
     "patch_embed.cls": _t(1, 3, "src/conv.cpp:160, nohup:1460"),
@@ -129,7 +131,8 @@ class EdgeMoeDesign:
             problems.append(f"axi_latency={self.axi_latency!r} (allowed: integer >= 0)")
         unknown = sorted(set(self.timings) - set(LOOP_TIMINGS))
         if unknown:
-            problems.append(f"timings: unknown loop(s) {', '.join(unknown)} (allowed: {', '.join(sorted(LOOP_TIMINGS))})")
+            problems.append(f"timings: unknown loop(s) {', '.join(unknown)} "
+                            f"(allowed: {', '.join(sorted(LOOP_TIMINGS))})")
         for name, t in self.timings.items():
             if not isinstance(t, LoopTiming) or t.ii < 1 or t.depth < 1:
                 problems.append(f"timings[{name}]={t!r} (allowed: LoopTiming with ii >= 1, depth >= 1)")
@@ -148,6 +151,7 @@ class EdgeMoeDesign:
                                 f"{self.bias_block} (static_assert, src/linear.cpp:115)")
         if problems:
             raise HwsimError("EdgeMoeDesign: " + "; ".join(problems))
+        object.__setattr__(self, "timings", MappingProxyType(dict(self.timings)))
 
     # Derived block sizes, each as the code derives it.
     @property
@@ -252,6 +256,19 @@ def _hoisted_burst_latency(hw: EdgeMoeDesign, name: str) -> int:
 # One function per loop nest
 # --------------------------------------------------------------------------------------------------
 
+def load_one_time_weights_cycles(m: M3ViTShape, hw: EdgeMoeDesign) -> LoopCycles:
+    """load_one_time_weights (src/ViT_compute.cpp:6-66), run once when ``reload_one_time_weights`` is
+    set (:133-136), not per image: the patch-embedding bias, dim/8 = 24 vectors of 8 (:15), and the
+    patch-embedding weights, channels x patch rows x dim = 3 x 16 x 192 = 9,216 rows of 16 16-bit
+    weights, one 256-bit beat each (:33-39). Ideal 24 + 9,216 = 9,240; modelled: bias 24 + 3 - 1 + one
+    DDR latency, weights 2 port cycles a beat + depth 76 (nohup:1074)."""
+    dim_iters = _ceildiv(m.dim, hw.feature_block)
+    rows = m.channels * m.patch * m.dim
+    bias = _loop(hw, "one_time.bias", dim_iters) + _hoisted_burst_latency(hw, "one_time.bias")
+    weights = _loop(hw, "one_time.weights", rows, hw.port_ii)
+    return LoopCycles(dim_iters + rows, bias + weights, "src/ViT_compute.cpp:15/33")
+
+
 def patch_embed_cycles(m: M3ViTShape, hw: EdgeMoeDesign) -> LoopCycles:
     """compute_patch_embed (src/conv.cpp:143-166): per row of patches (conv.cpp:150, H/16 = 8 rows) a
     dataflow of the image read, the accumulate loop nest conv.cpp:48-56 (channel x patch row y x
@@ -302,15 +319,22 @@ def layernorm_cycles(m: M3ViTShape, hw: EdgeMoeDesign) -> LoopCycles:
     return LoopCycles(ideal, modelled, "src/layernorm.cpp:81/120/147")
 
 
-def load_linear_weights_cycles(out_dim: int, in_dim: int, hw: EdgeMoeDesign) -> LoopCycles:
+def load_linear_weights_cycles(out_dim: int, in_dim: int, hw: EdgeMoeDesign,
+                               shape: M3ViTShape | None = None) -> LoopCycles:
     """load_linear_weights (src/linear.cpp:10-90): one loop (:44) over out_dim x ceil(in_dim / 16)
     blocks of 16 16-bit weights (one 256-bit beat each), re-packed into 16 x 16 tiles of the unit.
     Ideal = out_dim x ceil(in_dim / 16) (192 x 192: 2,304); modelled at the 128-bit port, 2 cycles a
-    beat, + depth 5 + one DDR latency (burst hoisted, nohup:980)."""
+    beat, + depth 5 + one DDR latency (burst hoisted, nohup:980).
+
+    The on-chip buffer holds at most MAX_LINEAR_DIM_PRODUCT = VIT_HIDDEN_DIM x FEATURE_DIM weights with
+    at most MAX_LINEAR_IN_DIM = VIT_HIDDEN_DIM inputs (include/linear.hpp:7-9); ``shape`` (default
+    M^3ViT) sets those two limits."""
     _positive(out_dim=out_dim, in_dim=in_dim)
-    if in_dim > 768 or out_dim * in_dim > 768 * 192:
+    shape = shape or M3ViTShape()
+    max_in, max_product = shape.mlp_hidden, shape.mlp_hidden * shape.dim
+    if in_dim > max_in or out_dim * in_dim > max_product:
         raise HwsimError(f"load_linear_weights: {out_dim} x {in_dim} exceeds the weight buffer "
-                         "(MAX_LINEAR_IN_DIM 768, MAX_LINEAR_DIM_PRODUCT 768 x 192, include/linear.hpp:7-9)")
+                         f"(MAX_LINEAR_IN_DIM {max_in}, MAX_LINEAR_DIM_PRODUCT {max_product}, include/linear.hpp:7-9)")
     trip = out_dim * _ceildiv(in_dim, hw.weight_block)
     modelled = (_loop(hw, "load_linear_weights", trip, hw.port_ii)
                 + _hoisted_burst_latency(hw, "load_linear_weights"))
@@ -529,7 +553,7 @@ def _check_expert_tokens(m: M3ViTShape, expert_tokens) -> dict[int, tuple[int, .
     return table
 
 
-def m3vit_image_cycles(m: M3ViTShape = M3ViTShape(), hw: EdgeMoeDesign = EdgeMoeDesign(),
+def m3vit_image_cycles(m: M3ViTShape | None = None, hw: EdgeMoeDesign | None = None,
                        expert_tokens=None) -> ImageCycles:
     """Every op of one image in the order ViT_compute issues it (src/ViT_compute.cpp:143-204): patch
     embedding, then per layer the norm parameters, LayerNorm 1, Q, K (each: weight load, bias load,
@@ -545,7 +569,9 @@ def m3vit_image_cycles(m: M3ViTShape = M3ViTShape(), hw: EdgeMoeDesign = EdgeMoe
     would allow it; the top-level code issues them in sequence, so the default is False).
 
     The one-time patch-embedding weight load (src/ViT_compute.cpp:133-136) is not per image and is
-    not counted."""
+    not counted. Defaults: ``M3ViTShape()`` and ``EdgeMoeDesign()``."""
+    m = m or M3ViTShape()
+    hw = hw or EdgeMoeDesign()
     table = _check_expert_tokens(m, expert_tokens)
     rows: list[OpCycles] = []
 
@@ -556,7 +582,7 @@ def m3vit_image_cycles(m: M3ViTShape = M3ViTShape(), hw: EdgeMoeDesign = EdgeMoe
         rows.append(OpCycles(name, cyc.ideal, modelled, kind, cyc.source))
 
     def weights(name, out_dim, in_dim):
-        w = load_linear_weights_cycles(out_dim, in_dim, hw)
+        w = load_linear_weights_cycles(out_dim, in_dim, hw, m)
         b = load_linear_bias_cycles(out_dim, hw)
         add(f"{name}.load", LoopCycles(w.ideal + b.ideal, w.modelled + b.modelled,
                                        f"{w.source} + {b.source}"), "load")
