@@ -73,7 +73,7 @@ def test_deconvnet_no_tiling_is_a_documented_gap_of_minus_1_7_percent():
 CHANNEL_TILING_ROWS = {
     "vgg16-cifar10": (13, 12),      # 6.5 us prints as 6e-6 if rounded half-to-even to the microsecond
     "vgg16-imagenet": (120, 120),   # exact
-    "alexnet-imagenet": (9, 14),    # -36 %: needs conv2 on the 55x55 map to reach 14
+    "alexnet-imagenet": (9, 14),    # -36 %: 14 needs a larger conv2 block (e.g. the un-pooled 55x55 map)
     "vgg16-spacenet7": (2601, 2120),  # +23 % at 1024 px; 2121 for 984..991 px inputs
     "deconvnet": (16, 16),          # input size not stated: 85..90 px inputs give 16 (88 used, fitted)
     "srcnn": (12, 48),              # -75 %
