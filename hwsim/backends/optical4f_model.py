@@ -216,6 +216,8 @@ def grey_level_frames(levels_needed: int, modulator_levels: int, encoding: str =
     CIFAR-10 on a binary DMD as 4 thresholded binary images per channel (5 levels: 0 and 4 thresholds).
     ``bitplane``: one frame per digit in base m, ceil(log_m L); the optics is linear in the input, so the
     bit-plane results are weighted and summed electronically (each frame costs a camera readout).
+    Both sum detected amplitudes after the camera, which is exact only when each frame's output is
+    non-negative (non-negative kernels, or each half of a pseudo-negative pair).
     """
     _require(encoding in GREY_ENCODINGS, f"grey encoding = {encoding!r}; allowed: {', '.join(GREY_ENCODINGS)}")
     _require(isinstance(levels_needed, int) and levels_needed >= 2,
@@ -295,7 +297,7 @@ def conv_passes(layer: ConvLayer, device: Optical4fDevice, *, tiling: str, sign_
         filters_per_pass = max(1, min(layer.out_ch, tiles // per_filter))
     passes = frames * signs * grey
     if layer.shared_kernel:
-        kernel_loads = signs                  # one shared pattern (its sign halves) serves every pass
+        kernel_loads = signs                  # one shared pattern (w+ for all maps, then w-) serves every pass
     else:
         kernel_loads = frames * signs         # kernels stay put while grey-level frames of the input cycle
     _require(filters_per_pass * out_px <= device.camera_px[0] * device.camera_px[1],
@@ -347,7 +349,8 @@ def pass_time(device: Optical4fDevice, *, input_px: int, kernel_px: int, camera_
         _require(isinstance(value, (int, np.integer)) and value >= 0, f"{fname} = {value!r}; allowed: an integer >= 0")
     camera_total = device.camera_px[0] * device.camera_px[1]
     _require(camera_px_read <= camera_total,
-             f"camera_px_read = {camera_px_read} exceeds camera_px = {device.camera_px[0]}x{device.camera_px[1]} on '{device.name}'")
+             f"camera_px_read = {camera_px_read} exceeds camera_px = "
+             f"{device.camera_px[0]}x{device.camera_px[1]} on '{device.name}'")
     written = input_px + (kernel_px if kernel_reloaded else 0)
     return PassTime(
         input_modulator_s=1.0 / device.input_refresh_hz,
@@ -413,10 +416,6 @@ def quantisation_bound(full_scale: float, bits: int | None) -> float:
     if bits is None:
         return 0.0
     return math.sqrt(full_scale / (2 * (2 ** bits - 1)))
-
-
-def _plane(shape, size):
-    return size[0] - shape[0], size[1] - shape[1]
 
 
 def _detect_correlation(x: np.ndarray, w: np.ndarray, bits: int | None) -> tuple[np.ndarray, float]:
