@@ -40,8 +40,8 @@ TILINGS = ("none", "channel")
 GREY_ENCODINGS = ("thermometer", "bitplane")
 
 # [LG22] p. 5, Sec. 4.1: "we assume a 4K, 2MHz SLM based system". The SLM is D x D (Table 1 notation);
-# D = 4096 is our reading of "4K": it is the only modulator size in 4096..4100 px for which the channel-tiling
-# packing rule below reproduces Table 2's VGG16-ImageNet entry (6e-5 s = 120 passes); docs/optical4f.md.
+# D = 4096 is our reading of "4K", and under the channel-tiling packing rule below it is exactly the smallest D
+# that gives Table 2's VGG16-ImageNet entry (6e-5 s = 120 passes; D = 4095 gives 123); docs/optical4f.md.
 LI_GUPTA_MODULATOR_PX = 4096
 LI_GUPTA_FRAME_RATE_HZ = 2e6          # [LG22] p. 5, Sec. 4.1 ("2MHz")
 
