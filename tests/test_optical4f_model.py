@@ -16,10 +16,10 @@ import pytest
 
 from hwsim.backends.optical4f_model import (
     DMD_4F_PROTOTYPE, LI_GUPTA_4K_2MHZ, LI_GUPTA_FRAME_RATE_HZ, LI_GUPTA_TABLE2, ConvLayer, Optical4fDevice,
-    alexnet_li_gupta, camera_quantise, conv_passes, deconvnet_xu, direct_correlate2d, fatnet_cifar,
+    alexnet_li_gupta, camera_quantise, conv_passes, deconvnet_xu, dense_layout, direct_correlate2d, fatnet_cifar,
     grey_level_frames, li_gupta_networks, network_passes, network_time_s, optical_conv_layer,
-    optical_correlate2d, pass_time, quantisation_bound, resnet18_fatnet_code, sign_factor, srcnn_li_gupta,
-    tiles_per_frame, vgg16,
+    optical_correlate2d, optical_tiled_frame, pass_time, quantisation_bound, resnet18_fatnet_code, sign_factor,
+    srcnn_li_gupta, superblock_layout, superblock_shape, tiles_per_frame, vgg16,
 )
 from hwsim.errors import HwsimError
 
@@ -104,6 +104,25 @@ def test_vgg16_imagenet_per_layer_passes_under_the_packing_rule():
     assert [c.tiles_per_frame for c in counts] == [324, 324, 1225, 1225, 4900, 4900, 4900,
                                                   18496, 18496, 18496, 65536, 65536, 65536]
     assert [c.passes for c in counts] == [1, 13, 7, 14, 7, 14, 14, 8, 15, 15, 4, 4, 4]
+
+
+# the same rows with the layout the functional model verifies (each filter a shifted copy of the channel
+# rectangle): an upper bound next to dense's lower bound
+SUPERBLOCK_ROWS = {"vgg16-cifar10": 13, "vgg16-imagenet": 131, "alexnet-imagenet": 11, "vgg16-spacenet7": 3907,
+                   "deconvnet": 17, "srcnn": 16}
+
+
+@pytest.mark.parametrize("row", sorted(SUPERBLOCK_ROWS))
+def test_superblock_packing_never_beats_dense(row):
+    layers = li_gupta_networks()[row]
+    superblock = total_passes(layers, packing="superblock", **CHANNEL_TILING)
+    assert superblock == SUPERBLOCK_ROWS[row] >= total_passes(layers, **CHANNEL_TILING)
+
+
+def test_vgg16_imagenet_superblock_per_layer():
+    # conv2: 64 channels on an 18x18 block grid -> 4 copies of a 4x16 rectangle per frame -> 64 / 4 = 16 frames
+    counts = network_passes(vgg16(224), LG, packing="superblock", **CHANNEL_TILING)
+    assert [c.passes for c in counts] == [1, 16, 8, 16, 8, 16, 16, 8, 15, 15, 4, 4, 4]
 
 
 def test_speedup_column_is_gpu_over_channel_tiling_as_printed():
@@ -238,6 +257,8 @@ def test_errors_name_the_field_and_the_limit():
         conv_passes(vgg16(32)[0], DMD_4F_PROTOTYPE, **CHANNEL_TILING)
     with pytest.raises(HwsimError, match=r"sign_handling = 'both'; allowed: pseudo_negative, channel_tiling, none"):
         conv_passes(vgg16(32)[0], LG, tiling="none", sign_handling="both")
+    with pytest.raises(HwsimError, match=r"packing = 'tight'; allowed: dense, superblock"):
+        conv_passes(vgg16(32)[0], LG, packing="tight", **CHANNEL_TILING)
     with pytest.raises(HwsimError, match=r"tiling = 'input'; allowed: none, channel"):
         conv_passes(vgg16(32)[0], LG, tiling="input", sign_handling="none")
     with pytest.raises(HwsimError, match=r"needs tiling 'channel'"):
@@ -371,6 +392,52 @@ def test_one_detection_of_a_signed_sum_is_not_more_accurate_than_per_channel_det
     assert pseudo_error < tiled_error <= tiled_bounds.max()
     # ...though the worst-case bound of per-channel detection (sum of 2C per-pass bounds) is the looser one
     assert tiled_bounds.max() < pseudo_bounds.max()
+
+
+@pytest.mark.parametrize("channels, filters, grid", [(3, 4, (4, 4)), (4, 4, (4, 4)), (3, 5, (4, 5)), (6, 2, (4, 4)),
+                                                     (2, 6, (3, 5)), (1, 9, (3, 3)), (5, 1, (3, 2))])
+def test_superblock_frame_computes_every_filter_exactly(channels, filters, grid):
+    # several filters per frame (kernel tiling after channel tiling): with each filter a shifted copy of the
+    # channel rectangle, one correlation gives every filter's channel sum, wrap-around included (3 and 5
+    # columns of 2-block rectangles leave a remainder column)
+    rng = np.random.default_rng(RNG_SEED + 10 * channels + filters)
+    x = rng.standard_normal((channels, 6, 7))
+    w = rng.standard_normal((filters, channels, 3, 2))
+    ideal = np.abs(np.stack([sum(direct_correlate2d(x[c], w[f, c]) for c in range(channels)) for f in range(filters)]))
+    input_blocks, kernel_blocks = superblock_layout(channels, filters, grid)
+    out, bounds = optical_tiled_frame(x, w, input_blocks, kernel_blocks, grid, camera_bits=None)
+    _assert_within(out, ideal, 0.0, f"superblock {channels}x{filters} on {grid}")
+    out, bounds = optical_tiled_frame(x, w, input_blocks, kernel_blocks, grid, camera_bits=8)
+    for f in range(filters):
+        _assert_within(out[f], ideal[f], bounds[f], f"superblock filter {f}, 8 bits")
+
+
+def test_dense_raster_packing_sums_channels_only_when_they_divide_the_grid_width():
+    # The pass count Table 2 matches (ceil(pairs / T)) assumes pairs pack densely. In raster order a filter's
+    # blocks are a shifted copy of the input layout only if the channel count divides the grid width; else
+    # its channels meet the wrong maps and the output is wrong by tens of percent.
+    rng = np.random.default_rng(RNG_SEED)
+    for channels, filters, grid, exact in [(4, 4, (4, 4), True), (2, 6, (3, 4), True),
+                                           (3, 4, (4, 4), False), (3, 5, (4, 5), False)]:
+        x = rng.standard_normal((channels, 6, 7))
+        w = rng.standard_normal((filters, channels, 3, 2))
+        ideal = np.abs(np.stack([sum(direct_correlate2d(x[c], w[f, c]) for c in range(channels))
+                                 for f in range(filters)]))
+        out, _ = optical_tiled_frame(x, w, *dense_layout(channels, filters, grid), grid)
+        relative = np.abs(out - ideal).max() / ideal.max()
+        assert (relative < 1e-12) == exact, (channels, filters, grid, relative)
+        if not exact:
+            assert relative > 0.1
+
+
+def test_superblock_shape_picks_the_rectangle_with_most_copies():
+    assert superblock_shape(64, (18, 18)) == (4, 16, 4)      # VGG16-ImageNet conv2: 4 copies (8 x 8 ties; first kept)
+    assert superblock_shape(3, (18, 18)) == (1, 3, 108)      # conv1: 18 rows x 6 columns of 1 x 3
+    assert superblock_shape(5, (4, 4)) == (2, 3, 2)          # dense would claim floor(16 / 5) = 3
+    with pytest.raises(HwsimError, match=r"17 channels do not fit a 4x4 block grid"):
+        superblock_shape(17, (4, 4))
+    with pytest.raises(HwsimError, match=r"3 filters of 5 channels exceed 2 per 4x4 block frame"):
+        superblock_layout(5, 3, (4, 4))
 
 
 def test_camera_quantise_rounds_clips_and_passes_through():

@@ -37,6 +37,7 @@ from hwsim.errors import HwsimError
 
 SIGN_HANDLINGS = ("pseudo_negative", "channel_tiling", "none")
 TILINGS = ("none", "channel")
+PACKINGS = ("dense", "superblock")
 GREY_ENCODINGS = ("thermometer", "bitplane")
 
 # [LG22] p. 5, Sec. 4.1: "we assume a 4K, 2MHz SLM based system". The SLM is D x D (Table 1 notation);
@@ -252,7 +253,8 @@ class PassCount:
 
 
 def conv_passes(layer: ConvLayer, device: Optical4fDevice, *, tiling: str, sign_handling: str,
-                input_levels_needed: int = 2, grey_encoding: str = "thermometer", guard_px: int = 0) -> PassCount:
+                packing: str = "dense", input_levels_needed: int = 2, grey_encoding: str = "thermometer",
+                guard_px: int = 0) -> PassCount:
     """Passes for one conv layer.
 
     tiling ``none``: one (input channel, output channel) pair per pass ([LG22] Table 2 "No Tiling" =
@@ -262,6 +264,10 @@ def conv_passes(layer: ConvLayer, device: Optical4fDevice, *, tiling: str, sign_
     (a filter's channels summed optically) followed by kernel tiling (several filters per frame) as [LG22]
     Sec. 3.2.1 last paragraph describes. A filter whose channels straddle frames has its partial sums added
     electronically. This is the rule reconstructed from Table 2 (docs/optical4f.md for its fit per row).
+    ``packing="dense"`` (that rule) packs pairs as if any T blocks could serve: a lower bound on passes, met
+    only when each filter's blocks can be a shifted copy of the input layout. ``packing="superblock"`` counts
+    the layout ``superblock_layout`` builds and ``optical_tiled_frame`` verifies: each filter a shifted copy
+    of the channel rectangle on a lattice (channels split into equal groups first if they exceed a frame).
     A ``shared_kernel`` layer tiles its channel maps against one kernel (input tiling) and loads it once.
 
     ``input_levels_needed`` > the modulator's levels multiplies the passes by ``grey_level_frames``.
@@ -269,6 +275,7 @@ def conv_passes(layer: ConvLayer, device: Optical4fDevice, *, tiling: str, sign_
     on a system that cannot hold complex Fourier patterns.
     """
     _require(tiling in TILINGS, f"tiling = {tiling!r}; allowed: {', '.join(TILINGS)}")
+    _require(packing in PACKINGS, f"packing = {packing!r}; allowed: {', '.join(PACKINGS)}")
     signs = sign_factor(sign_handling)
     _require(layer.optical, f"conv layer '{layer.name}' is marked optical = false; it has no optical passes")
     where = f"conv layer '{layer.name}' on '{device.name}'"
@@ -289,12 +296,23 @@ def conv_passes(layer: ConvLayer, device: Optical4fDevice, *, tiling: str, sign_
         frames = layer.pairs
         filters_per_pass = 1
     else:
-        tiles = tiles_per_frame(device.input_modulator_px, block, guard_px)
-        tiles = min(tiles, tiles_per_frame(device.fourier_modulator_px, block, guard_px))
+        grid = tuple(min(device.input_modulator_px[i], device.fourier_modulator_px[i]) // (block[i] + guard_px)
+                     for i in (0, 1))
+        tiles = grid[0] * grid[1]
         _require(tiles >= 1, f"{where}: no {block[0]}x{block[1]} block with guard {guard_px} fits the modulators")
-        frames = -(-layer.pairs // tiles)
         per_filter = layer.pairs // layer.out_ch
-        filters_per_pass = max(1, min(layer.out_ch, tiles // per_filter))
+        if layer.shared_kernel:                  # input tiling: any T maps against the one kernel
+            frames = -(-layer.pairs // tiles)
+            filters_per_pass = min(layer.out_ch, tiles)
+        elif packing == "dense":
+            frames = -(-layer.pairs // tiles)
+            filters_per_pass = max(1, min(layer.out_ch, tiles // per_filter))
+        else:
+            groups = -(-per_filter // tiles)     # channel groups summed electronically across frames
+            per_group = -(-per_filter // groups)
+            copies = superblock_shape(per_group, grid)[2]
+            frames = -(-(layer.out_ch * groups) // copies)
+            filters_per_pass = max(1, min(layer.out_ch, copies // groups))
     passes = frames * signs * grey
     if layer.shared_kernel:
         kernel_loads = signs                  # one shared pattern (w+ for all maps, then w-) serves every pass
@@ -459,39 +477,109 @@ def optical_correlate2d(x: np.ndarray, w: np.ndarray, *, sign_handling: str = "n
     return _detect_correlation(x, w, camera_bits)
 
 
-def _channel_tiled_layer(x: np.ndarray, w: np.ndarray, bits: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Channel tiling, [LG22] eqs. (2)-(3): per output filter, the C input maps and the C kernels are placed
-    in the same order in a ceil(sqrt(C)) x ceil(sqrt(C)) grid of (H + kh - 1, W + kw - 1) blocks; one circular
-    correlation of the two tiled planes (the 4f system's, no extra padding) puts the sum over channels of the
-    matched-channel correlations at lags 0..H-1 (shifted by the 'same' offsets), every mismatched pair lands
-    at least a block away. The camera detects |sum|^2 once per filter, so the output is |y|."""
+def optical_tiled_frame(x: np.ndarray, w: np.ndarray, input_blocks, kernel_blocks, plane_blocks: tuple[int, int],
+                        camera_bits: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One 4f frame with several channels and filters tiled on the modulators, as (H + kh - 1, W + kw - 1)
+    blocks on a ``plane_blocks`` (rows, cols) grid.
+
+    x: (C, H, W) input maps, map c written at block ``input_blocks[c]`` (row, col) of the input modulator;
+    w: (K, C, kh, kw) kernels, w[f, c] written at block ``kernel_blocks[f][c]`` of the Fourier modulator (as the
+    spectrum of that tiled plane, conjugated: a matched filter). The system computes one circular correlation
+    of the two planes ([LG22] eq. (2)); filter f is read at the lag where its channel c meets map c, i.e.
+    offset by kernel_blocks[f][0] - input_blocks[0] blocks, and detected as |.|^2 at ``camera_bits``. If every
+    filter's blocks are the input layout shifted by one offset, and no two filters' offsets differ (modulo the
+    grid) by a difference of two input blocks, the read value is |sum_c x_c * w[f, c]|; otherwise other
+    (map, kernel) pairs land on it (crosstalk). Returns (K, H, W) amplitudes and the per-filter error bound."""
     c, h, wd = x.shape
     k, _, kh, kw = w.shape
     bh, bw = h + kh - 1, wd + kw - 1
-    grid = math.ceil(math.sqrt(c))
-    size = (grid * bh, grid * bw)
+    size = (plane_blocks[0] * bh, plane_blocks[1] * bw)
     top, left = (kh - 1) // 2, (kw - 1) // 2
     tiled_x = np.zeros(size)
-    for ch in range(c):
-        r0, c0 = (ch // grid) * bh, (ch % grid) * bw
-        tiled_x[r0:r0 + h, c0:c0 + wd] = x[ch]
-    spectrum_x = np.fft.fft2(tiled_x)
+    for ch, (br, bc) in enumerate(input_blocks):
+        _require(0 <= br < plane_blocks[0] and 0 <= bc < plane_blocks[1], f"input block {(br, bc)} outside {plane_blocks}")
+        tiled_x[br * bh:br * bh + h, bc * bw:bc * bw + wd] += x[ch]
+    tiled_w = np.zeros(size)
+    for f in range(k):
+        for ch, (br, bc) in enumerate(kernel_blocks[f]):
+            _require(0 <= br < plane_blocks[0] and 0 <= bc < plane_blocks[1], f"kernel block {(br, bc)} outside {plane_blocks}")
+            tiled_w[br * bh:br * bh + kh, bc * bw:bc * bw + kw] += w[f, ch]
+    field = np.fft.ifft2(np.fft.fft2(tiled_x) * np.conj(np.fft.fft2(tiled_w)))
     out = np.empty((k, h, wd))
     bounds = np.empty(k)
     for f in range(k):
-        tiled_w = np.zeros(size)
-        for ch in range(c):
-            r0, c0 = (ch // grid) * bh, (ch % grid) * bw
-            tiled_w[r0:r0 + kh, c0:c0 + kw] = w[f, ch]
-        field = np.fft.ifft2(spectrum_x * np.conj(np.fft.fft2(tiled_w)))
-        # lag (i - top, j - left) of the block-aligned correlation is output pixel (i, j); negative lags wrap.
-        # The camera reads only this valid H x W region ([LG22] Sec. 3.2.1, Fig. 1e) and exposes for it.
-        rows = (np.arange(h) - top) % size[0]
-        cols = (np.arange(wd) - left) % size[1]
+        # lag (i - top, j - left) + the filter's offset is output pixel (i, j); negative lags wrap. The camera
+        # reads only this valid H x W region ([LG22] Sec. 3.2.1, Fig. 1e) and exposes for it.
+        off_r = (kernel_blocks[f][0][0] - input_blocks[0][0]) * bh
+        off_c = (kernel_blocks[f][0][1] - input_blocks[0][1]) * bw
+        rows = (np.arange(h) - top - off_r) % size[0]
+        cols = (np.arange(wd) - left - off_c) % size[1]
         intensity = np.abs(field[np.ix_(rows, cols)]) ** 2
         full_scale = float(intensity.max())
-        out[f] = np.sqrt(camera_quantise(intensity, bits, full_scale))
-        bounds[f] = quantisation_bound(full_scale, bits)
+        out[f] = np.sqrt(camera_quantise(intensity, camera_bits, full_scale))
+        bounds[f] = quantisation_bound(full_scale, camera_bits)
+    return out, bounds
+
+
+def dense_layout(channels: int, filters: int, plane_blocks: tuple[int, int]):
+    """The packing ``conv_passes(packing="dense")`` counts: input maps in raster order over the grid, and the
+    filters' (filter, channel) blocks packed one after another in raster order. Returns (input_blocks,
+    kernel_blocks) for ``optical_tiled_frame``. When ``channels`` does not divide the grid width, a filter's
+    blocks are not a shifted copy of the input layout and its channels do not sum."""
+    n_c = plane_blocks[1]
+    _require(channels * filters <= plane_blocks[0] * n_c,
+             f"{channels} x {filters} blocks exceed the {plane_blocks[0]}x{n_c} block grid")
+    input_blocks = [divmod(ch, n_c) for ch in range(channels)]
+    kernel_blocks = [[divmod(f * channels + ch, n_c) for ch in range(channels)] for f in range(filters)]
+    return input_blocks, kernel_blocks
+
+
+def superblock_shape(channels: int, plane_blocks: tuple[int, int]) -> tuple[int, int, int]:
+    """The channel rectangle (rows, cols) of blocks that fits the most filters per frame when every filter is a
+    shifted copy of it on a lattice of that pitch, and that count. Raises HwsimError if ``channels`` exceed the
+    grid (split the channels first)."""
+    n_r, n_c = plane_blocks
+    _require(1 <= channels <= n_r * n_c, f"{channels} channels do not fit a {n_r}x{n_c} block grid")
+    best = (0, 0, 0)
+    for rows in range(1, n_r + 1):
+        cols = -(-channels // rows)
+        if cols <= n_c:
+            count = (n_r // rows) * (n_c // cols)
+            if count > best[2]:
+                best = (rows, cols, count)
+    return best
+
+
+def superblock_layout(channels: int, filters: int, plane_blocks: tuple[int, int]):
+    """Crosstalk-free packing for ``optical_tiled_frame``: the input maps fill a rows x cols rectangle of blocks
+    (``superblock_shape``), each filter's kernels the same rectangle shifted to a lattice point (pitch = the
+    rectangle). Two filters' offsets differ by at least the rectangle in one axis, also across the wrap of a
+    circular frame, so no input-block difference matches them. Raises HwsimError if the filters do not fit."""
+    rows, cols, per_frame = superblock_shape(channels, plane_blocks)
+    _require(filters <= per_frame, f"{filters} filters of {channels} channels exceed {per_frame} per "
+             f"{plane_blocks[0]}x{plane_blocks[1]} block frame")
+    per_row = plane_blocks[1] // cols
+    input_blocks = [divmod(ch, cols) for ch in range(channels)]
+    kernel_blocks = []
+    for f in range(filters):
+        r0, c0 = (f // per_row) * rows, (f % per_row) * cols
+        kernel_blocks.append([(r0 + br, c0 + bc) for br, bc in input_blocks])
+    return input_blocks, kernel_blocks
+
+
+def _channel_tiled_layer(x: np.ndarray, w: np.ndarray, bits: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Channel tiling as [LG22] eqs. (2)-(3) lay it out: per output filter, one frame holding the C maps and
+    the C kernels in the same order on a ceil(sqrt(C)) x ceil(sqrt(C)) grid of blocks, no extra padding (the
+    frame's circular correlation only corrupts the invalid region). The camera detects |sum|^2 once per
+    filter, so the output is |y|."""
+    c, k = x.shape[0], w.shape[0]
+    grid = math.ceil(math.sqrt(c))
+    input_blocks = [divmod(ch, grid) for ch in range(c)]
+    out = np.empty((k,) + x.shape[1:])
+    bounds = np.empty(k)
+    for f in range(k):
+        frame, bound = optical_tiled_frame(x, w[f:f + 1], input_blocks, [input_blocks], (grid, grid), bits)
+        out[f], bounds[f] = frame[0], bound[0]
     return out, bounds
 
 
