@@ -10,9 +10,10 @@ This module is the physics and bookkeeping of that, with no dependency on hwsim'
   modulator needs;
 * time per pass (``pass_time``): the slowest of the input-modulator refresh, the Fourier-modulator refresh
   (only when the kernel changes), the camera frame and the DAC / ADC sample streams;
-* a functional model (``optical_correlate2d``, ``optical_conv_layer``): input plane -> Fourier mask ->
-  intensity at the camera's bit depth -> recovered output, with the chosen sign handling, checked against
-  a direct (sliding-window) correlation within ``quantisation_bound``.
+* a functional model (``optical_correlate2d``, ``optical_conv_layer``, ``optical_tiled_frame``): input plane
+  -> Fourier mask -> intensity at the camera's bit depth -> recovered output, with the chosen sign handling,
+  checked against a direct (sliding-window) correlation within ``quantisation_bound``; the tiled-frame model
+  also checks which block layouts let several filters share a frame (``superblock_layout``) and which do not.
 
 Sources (full list with page/table/equation in docs/optical4f.md):
   [LG22] S. Li, P. Gupta, "4F Optical Neural Network Acceleration: An Architectural Perspective",
