@@ -136,7 +136,7 @@ def cmd_presets(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hwsim.estimate import MODES
+    from hwsim import MODES
     p = argparse.ArgumentParser(prog="hwsim", description="Latency/energy simulator and RTL generator for ViT accelerators.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
