@@ -114,6 +114,11 @@ def op_gelu_quad(x):
     return x.square() * 0.125 + x * 0.25 + 0.5
 
 
+def op_gelu_tanh_hardtanh(x):
+    # MPCFormer src/benchmark/utils.py:65-81 (activation_newGeLU): cnn.Pow and cnn.Hardtanh
+    return 0.5 * x * (1.0 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x.pow(3))).hardtanh())
+
+
 def op_layernorm(x):
     mean = x.mean(-1, keepdim=True)
     centred = x - mean
@@ -211,6 +216,7 @@ def cases(only):
         ("erf", {"x": [4, 8]}, op_erf, [("private", [4, 8])]),
         ("gelu_erf", {"x": [4, 8]}, op_gelu_erf, [("private", [4, 8])]),
         ("gelu_quad", {"x": [4, 8]}, op_gelu_quad, [("private", [4, 8])]),
+        ("gelu_tanh_hardtanh", {"x": [4, 8]}, op_gelu_tanh_hardtanh, [("private", [4, 8])]),
         ("layernorm", {"x": [4, 8]}, op_layernorm, [("private", [4, 8])]),
         ("private_div", {"x": [4, 8], "y": [4, 1]}, op_private_div, [("private", [4, 8]), ("private", [4, 1])]),
     ]
@@ -265,7 +271,7 @@ def cases(only):
 
 
 # ---------------------------------------------------------------------------------------------
-def _run(only, seed):
+def _run(only, seed, provider):
     import crypten
     import crypten.communicator as comm
     import torch
@@ -275,6 +281,20 @@ def _run(only, seed):
     torch.manual_seed(seed)
     rank = comm.get().get_rank()
     results = []
+    ttp = {"requests": 0, "elements": 0}
+    if provider == "TTP" and rank == 0:
+        # Count what the trusted third party really sends party 0 (the only party that asks it):
+        # crypten/mpc/provider/ttp_provider.py TTPClient.ttp_request broadcasts one tensor per tuple.
+        client = crypten.mpc.provider.ttp_provider.TTPClient.get()
+        original = client.ttp_request
+
+        def counting_request(*args, **kwargs):
+            result = original(*args, **kwargs)
+            ttp["requests"] += 1
+            ttp["elements"] += result.nelement()
+            return result
+
+        client.ttp_request = counting_request
 
     def private(shape):
         return crypten.cryptensor(torch.randn(*shape) if shape else torch.randn(()), src=0)
@@ -299,6 +319,7 @@ def _run(only, seed):
         else:
             args = [private(shape) if kind == "private" else torch.randn(*shape) for kind, shape in inputs]
         comm.get().barrier()
+        ttp_before = dict(ttp)
         before = comm.get().get_communication_stats()
         tic = time.perf_counter()
         out = fn(*args)
@@ -313,6 +334,8 @@ def _run(only, seed):
             "comm_bytes": int(round(after["bytes"] - before["bytes"])),
             "wall_s": wall,
             "rank": rank,
+            "ttp_requests": ttp["requests"] - ttp_before["requests"],
+            "ttp_elements": ttp["elements"] - ttp_before["elements"],
         })
         if rank == 0:
             print(f"{op:16s} {json.dumps(params):90s} rounds={results[-1]['rounds']:5d} "
@@ -325,17 +348,20 @@ def main(argv=None):
     ap.add_argument("-o", "--out", required=True, help="JSON file to write")
     ap.add_argument("--only", choices=["all", "small", "vit"], default="all")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--provider", choices=["TFP", "TTP"], default="TFP",
+                    help="tuple provider; TTP also records what the trusted third party sends (offline)")
     a = ap.parse_args(argv)
 
     import crypten
     import torch
 
+    crypten.cfg.mpc.provider = a.provider  # read by run_multiprocess (starts the TTP server) and the parties
     runner = crypten.mpc.run_multiprocess(world_size=2)(_run)
-    per_rank = runner(a.only, a.seed)
-    if per_rank is None or len(per_rank) != 2:
+    per_rank = runner(a.only, a.seed, a.provider)
+    if per_rank is None or len(per_rank) < 2:
         print("crypten_reference: a party failed; no results written", file=sys.stderr)
         return 1
-    r0, r1 = per_rank
+    r0, r1 = per_rank[0], per_rank[1]  # a TTP server process, if any, returns None last
     rows = []
     for x0, x1 in zip(r0, r1):
         assert x0["op"] == x1["op"] and x0["params"] == x1["params"]
@@ -348,6 +374,8 @@ def main(argv=None):
             "comm_bytes_party1": x1["comm_bytes"],
             "wall_s": round(x0["wall_s"], 6),
         })
+        if a.provider == "TTP":
+            rows[-1].update({"ttp_requests": x0["ttp_requests"], "ttp_elements": x0["ttp_elements"]})
     doc = {
         "what": "CrypTen 0.4.1 communication per op, measured with its own communicator (verbose=True), 2 parties",
         "units": {
@@ -355,6 +383,7 @@ def main(argv=None):
             "comm_bytes": "bytes party 0 sent plus received, as CrypTen's communicator counts them (8 bytes per ring element; an all_reduce of n elements logs 16 n)",
             "rounds_party1/comm_bytes_party1": "the same for party 1",
             "wall_s": "party 0 wall time of the op, two local processes, gloo over loopback, CPU",
+            "ttp_requests/ttp_elements": "(TTP provider only) tuples party 0 requested from the trusted third party and the 64-bit elements the TTP sent; party 0's rounds/comm_bytes then also include this TTP traffic, party 1's do not",
         },
         "provenance": {
             "script": "benchmarks/crypten_reference.py",
@@ -366,7 +395,7 @@ def main(argv=None):
             "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "config": {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
                        for k, v in crypten.cfg.config.functions.items()},
-            "mpc": {"provider": crypten.cfg.mpc.provider, "protocol": crypten.cfg.mpc.protocol,
+            "mpc": {"provider": a.provider, "protocol": crypten.cfg.mpc.protocol,
                     "precision_bits": crypten.cfg.encoder.precision_bits},
             "note": "crypten/nn/onnx_converter.py import of torch.onnx._internal.registration made tolerant in the venv copy (unused by MPC code)",
         },

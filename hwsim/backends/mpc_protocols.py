@@ -29,6 +29,8 @@ Units and conventions
   seed). ``offline_bytes`` = ``offline_elements * ring_bits / 8``.
 - ``offline_macs``: ring multiply-accumulates the TFP dealer (party 0) performs to build the tuples
   (``c = op(a, b)`` for a triple: the op's MACs).
+- ``offline_tuples``: tuple requests (triples, square pairs, binary triples, B2A pairs); CrypTen's TTP
+  serves each with one request/response exchange with party 0 (``TTPClient.ttp_request``).
 
 Heads and batching
 ------------------
@@ -46,10 +48,11 @@ from functools import reduce
 from hwsim.errors import HwsimError
 
 __all__ = [
-    "CryptenParams", "ProtoCost", "ZERO", "seq", "overlap", "numel",
+    "CryptenParams", "ProtoCost", "ZERO", "seq", "overlap", "latency_s", "numel",
     "mul", "matmul", "matmul_public", "square", "truncate", "public_op",
     "and_binary", "ltz", "compare", "eq", "relu", "sign", "rand_fixed", "weighted_index", "prod",
     "max_row", "pow_int", "exp", "reciprocal", "inv_sqrt", "erf", "softmax", "gelu_erf", "gelu_quad",
+    "hardtanh", "gelu_tanh_hardtanh",
     "layernorm", "div_private", "attention", "attention_mixed", "ATTENTION_KINDS", "vit_layer",
 ]
 
@@ -131,6 +134,7 @@ class ProtoCost:
     offline_elements: int = 0
     offline_bytes: int = 0
     offline_macs: int = 0
+    offline_tuples: int = 0
 
     def __add__(self, other: "ProtoCost") -> "ProtoCost":
         """Sequential composition: everything adds."""
@@ -155,6 +159,20 @@ def overlap(*costs: ProtoCost) -> ProtoCost:
     total = seq(*costs)
     return ProtoCost(max((c.rounds for c in costs), default=0), *(
         getattr(total, f.name) for f in fields(ProtoCost)[1:]))
+
+
+def latency_s(cost: ProtoCost, *, rtt_s: float, bandwidth_bytes_per_s: float,
+              local_ops_per_s: float = math.inf) -> float:
+    """Online latency of ``cost`` on a network: ``rounds * rtt_s + comm_bytes / bandwidth_bytes_per_s
+    + local_ops / local_ops_per_s`` (the issue's model; ``comm_bytes`` is CrypTen's per-party count, sent
+    plus received, so ``bandwidth_bytes_per_s`` is in the same unit: a full-duplex link of B bytes/s each
+    way moves 2B counted bytes per second). Raises HwsimError for a negative RTT or a non-positive rate."""
+    if not rtt_s >= 0:
+        raise HwsimError(f"mpc latency: rtt_s={rtt_s!r}: must be >= 0 seconds")
+    for name, v in (("bandwidth_bytes_per_s", bandwidth_bytes_per_s), ("local_ops_per_s", local_ops_per_s)):
+        if not v > 0:
+            raise HwsimError(f"mpc latency: {name}={v!r}: must be > 0")
+    return cost.rounds * rtt_s + cost.comm_bytes / bandwidth_bytes_per_s + cost.local_ops / local_ops_per_s
 
 
 def numel(shape) -> int:
@@ -195,7 +213,8 @@ def _reveal(n_elements: int, p: CryptenParams) -> ProtoCost:
 
 
 def _triple(n_c: int, macs: int, p: CryptenParams) -> ProtoCost:
-    return ProtoCost(offline_elements=n_c, offline_bytes=n_c * p.elem_bytes, offline_macs=macs)
+    return ProtoCost(offline_elements=n_c, offline_bytes=n_c * p.elem_bytes, offline_macs=macs,
+                     offline_tuples=1)
 
 
 def mul(x_shape, y_shape, p: CryptenParams = DEFAULT) -> ProtoCost:
@@ -482,6 +501,19 @@ def gelu_quad(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
     one :func:`square`. (MPCFormer's CrypTen benchmark, src/benchmark/utils.py:93, writes
     ``0.125 * x * x``: a private multiply, same round, twice the bytes.)"""
     return square(shape, p)
+
+
+def hardtanh(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
+    """logic.py ``hardtanh``: ``crypten.stack([x - min, x - max]).relu()``: one :func:`relu` on twice
+    the elements (the rest is local)."""
+    return relu((2,) + _shape(shape), p)
+
+
+def gelu_tanh_hardtanh(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
+    """The "newGeLU" of MPCFormer's CrypTen benchmark (src/benchmark/utils.py:65-81):
+    ``0.5 x (1 + hardtanh(sqrt(2/pi) (x + 0.044715 x^3)))``: ``x.pow(3)`` (:func:`pow_int`), a
+    :func:`hardtanh` standing in for tanh, one private multiply. 2 + 9 + 1 = 12 rounds."""
+    return pow_int(shape, 3, p) + hardtanh(shape, p) + mul(shape, shape, p)
 
 
 def layernorm(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
