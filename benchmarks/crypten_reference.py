@@ -168,7 +168,23 @@ def attention_mixed(s, kinds):
     return crypten.cat(outs, dim=0)
 
 
-def vit_layer(x, w, tokens, dim, heads, mlp_hidden, attn_kinds, gelu):
+def attention_per_head(s, kinds):
+    """MPCViT's inference loop (src/utils/transformers.py:116-124): every head on its own."""
+    import crypten
+
+    outs, start = [], 0
+    for kind, count in kinds:
+        for i in range(start, start + count):
+            outs.append(ATTENTION[kind](s[i : i + 1]))
+        start += count
+    return crypten.cat(outs, dim=0)
+
+
+GELU = {"erf": lambda x: op_gelu_erf(x), "quad": lambda x: op_gelu_quad(x),
+        "tanh_hardtanh": lambda x: op_gelu_tanh_hardtanh(x)}
+
+
+def vit_layer(x, w, tokens, dim, heads, mlp_hidden, attn_kinds, gelu, per_head=False):
     """One MPCViT encoder layer (src/utils/transformers.py:245-260, Attention.forward 85-165),
     private weights, LayerNorm affine folded away, dropout/drop-path identity at inference:
     x = x + proj(attn(LN(x))); x = LN(x); x = x + W2 gelu(W1 x)."""
@@ -178,13 +194,40 @@ def vit_layer(x, w, tokens, dim, heads, mlp_hidden, attn_kinds, gelu):
     qkv = qkv.reshape(tokens, 3, heads, d).permute(1, 2, 0, 3)  # (3, H, N, d)
     q, k, v = qkv[0], qkv[1], qkv[2]
     s = q.matmul(k.transpose(-2, -1)) * (d**-0.5)  # (H, N, N)
-    a = attention_mixed(s, attn_kinds)
+    a = attention_per_head(s, attn_kinds) if per_head else attention_mixed(s, attn_kinds)
     o = a.matmul(v).permute(1, 0, 2).reshape(tokens, dim)
     x = x + (o.matmul(w["proj"]) + w["proj_b"])
     x = op_layernorm(x)
-    g = h1 = x.matmul(w["fc1"]) + w["fc1_b"]
-    g = op_gelu_erf(h1) if gelu == "erf" else op_gelu_quad(h1)
+    h1 = x.matmul(w["fc1"]) + w["fc1_b"]
+    g = GELU[gelu](h1)
     return x + (g.matmul(w["fc2"]) + w["fc2_b"])
+
+
+def head_plan(layers, heads, variant):
+    """Per layer (kind, heads) for a network variant; mu=X: k = round(X * layers * heads) ReLU-softmax
+    heads spread evenly over the layers (earlier layers take the remainder), the rest scaling."""
+    if variant.startswith("mu="):
+        k = round(float(variant[3:]) * layers * heads)
+        per = [k // layers + (1 if i < k % layers else 0) for i in range(layers)]
+        return [[("relu_softmax", r), ("scaling", heads - r)] for r in per]
+    kind = "2quad" if variant == "mpcformer" else variant
+    return [[(kind, heads)] for _ in range(layers)]
+
+
+def vit_network(img, w, p):
+    """A whole MPCViT network (src/vit.py ViTLite, src/utils/transformers.py TransformerClassifier):
+    4x4/4 conv patch embedding with bias, class token, positional embedding, layers, final LayerNorm,
+    classifier on the class token. All weights private."""
+    import crypten
+
+    t = img.conv2d(w["patch"], stride=p["patch"]) + w["patch_b"]  # (1, D, h, w)
+    t = t.reshape(p["dim"], p["tokens"] - 1).transpose(0, 1)  # (P, D)
+    x = crypten.cat([w["cls"], t], dim=0) + w["pos"]
+    for lw, kinds in zip(w["layers"], p["plan"]):
+        x = vit_layer(x, lw, p["tokens"], p["dim"], p["heads"], p["mlp_hidden"],
+                      [tuple(k) for k in kinds], p["gelu_of_variant"], p["heads_mode"] == "per_head_all")
+    x = op_layernorm(x)
+    return x[0:1].matmul(w["fc"]) + w["fc_b"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,10 +306,24 @@ def cases(only):
             params = {"model": tag, "tokens": n, "dim": dmod, "heads": h, "mlp_hidden": hid,
                       "kinds": kinds, "gelu": gelu, "weights": "private", "variant": name}
             vit.append(("vit_layer", params, None, None))
+    network = []
+    c10 = dict(CIFAR, layers=7, img=32, patch=4, classes=10)  # MPCViT src/vit.py:181-183, 284-292
+    for variant, gelu, heads_mode, mpcformer_gelu in (
+        ("softmax", "erf", "batched", "quad"),        # the issue's contract
+        ("mpcformer", "erf", "batched", "quad"),      # the contract: 2Quad + Quad GELU
+        ("mu=0.7", "tanh_hardtanh", "per_head_all", "same"),  # the execution that best fits MPCViT's table
+    ):
+        plan = head_plan(c10["layers"], c10["heads"], variant)
+        gv = mpcformer_gelu if variant == "mpcformer" and mpcformer_gelu != "same" else gelu
+        network.append(("vit_network", dict(model="cifar10", variant=variant, gelu=gelu, heads_mode=heads_mode,
+                                            mpcformer_gelu=mpcformer_gelu, weights="private", plan=plan,
+                                            gelu_of_variant=gv, **c10), None, None))
     if only == "small":
         return small
     if only == "vit":
         return vit
+    if only == "network":
+        return network
     return small + vit
 
 
@@ -300,7 +357,24 @@ def _run(only, seed, provider):
         return crypten.cryptensor(torch.randn(*shape) if shape else torch.randn(()), src=0)
 
     for op, params, fn, inputs in cases(only):
-        if op == "vit_layer":
+        if op == "vit_network":
+            n, dmod, hid = params["tokens"], params["dim"], params["mlp_hidden"]
+            k = params["patch"]
+
+            def layer_weights():
+                return {"qkv": private([dmod, 3 * dmod]) * 0.05, "proj": private([dmod, dmod]) * 0.05,
+                        "proj_b": private([dmod]), "fc1": private([dmod, hid]) * 0.05,
+                        "fc1_b": private([hid]), "fc2": private([hid, dmod]) * 0.05, "fc2_b": private([dmod])}
+
+            w = {"patch": private([dmod, 3, k, k]) * 0.1, "patch_b": private([dmod, 1, 1]),
+                 "cls": private([1, dmod]), "pos": private([n, dmod]) * 0.2,
+                 "layers": [layer_weights() for _ in range(params["layers"])],
+                 "fc": private([dmod, params["classes"]]) * 0.05, "fc_b": private([params["classes"]])}
+            args = [private([1, 3, params["img"], params["img"]])]
+
+            def fn(img, w=w, p=params):
+                return vit_network(img, w, p)
+        elif op == "vit_layer":
             n, dmod, hid = params["tokens"], params["dim"], params["mlp_hidden"]
             w = {
                 "qkv": private([dmod, 3 * dmod]) * 0.05,
@@ -346,7 +420,8 @@ def _run(only, seed, provider):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-o", "--out", required=True, help="JSON file to write")
-    ap.add_argument("--only", choices=["all", "small", "vit"], default="all")
+    ap.add_argument("--only", choices=["all", "small", "vit", "network"], default="all",
+                    help="all = small + vit; network = whole MPCViT CIFAR-10 networks (slow, separate file)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--provider", choices=["TFP", "TTP"], default="TFP",
                     help="tuple provider; TTP also records what the trusted third party sends (offline)")
