@@ -35,13 +35,15 @@ class KindInfo:
     static_power_w: float | None
     static_component: str
     counter_units: Mapping[str, str]
+    peak_macs_per_s: float | None = None   # for utilisation = MACs / (peak x latency)
 
     @classmethod
     def from_backend(cls, backend, hw) -> "KindInfo":
         return cls(kind=backend.kind, tick_s=backend.tick_s(hw), has_clock=backend.has_clock,
                    has_energy=backend.has_energy, memory_levels=tuple(backend.memory_levels),
                    size=dict(backend.size(hw)), static_power_w=backend.static_power_w(hw) if backend.has_energy else None,
-                   static_component=backend.static_component, counter_units=dict(backend.counter_units))
+                   static_component=backend.static_component, counter_units=dict(backend.counter_units),
+                   peak_macs_per_s=backend.peak_rates(hw).get("macs_per_s"))
 
 
 def _add(acc: dict, values: Mapping) -> dict:
@@ -74,6 +76,7 @@ class OpRow:
     ideal_ticks: int = 0
     layer: int | None = None
     block: str = ""
+    unit_utilization: float = 0.0   # the backend's: achieved / peak rate of ``unit`` while it is busy
 
     @property
     def latency_s(self) -> float:
@@ -121,7 +124,7 @@ class OpRow:
             d["compute_cycles"] = self.compute_cycles
             d["dram_cycles"] = self.dram_cycles
         d.update({"busy_s": {k: v * self.tick_s for k, v in self.busy_ticks.items()},
-                  "utilization": self.utilization, "bound": self.bound})
+                  "utilization": self.utilization, "unit_utilization": self.unit_utilization, "bound": self.bound})
         d.update(self.counters)
         return d
 
@@ -155,6 +158,7 @@ def group_rows(rows, by: str) -> list[OpRow]:
                          bytes_by_level=_sum_maps(r.bytes_by_level for r in rs),
                          busy_ticks=_sum_maps(r.busy_ticks for r in rs),
                          utilization=sum(r.utilization * r.ticks for r in rs) / ticks if ticks else 0.0,
+                         unit_utilization=sum(r.unit_utilization * r.ticks for r in rs) / ticks if ticks else 0.0,
                          bound=top.bound, counters=counters, ideal_ticks=sum(r.ideal_ticks for r in rs),
                          layer=top.layer, block=top.block if by == "block" else ""))
     return out
@@ -284,7 +288,8 @@ class Report:
             ["latency_s", "energy_pj", *(f"energy_{c}_pj" for c in components), "macs"] + \
             (["dram_bytes"] if "dram" in self.info.memory_levels else []) + \
             [f"bytes_{lv}" for lv in levels if lv != "dram"] + \
-            (["compute_cycles", "dram_cycles"] if self.info.has_clock else []) + ["utilization", "bound", *counter_cols]
+            (["compute_cycles", "dram_cycles"] if self.info.has_clock else []) + \
+            ["utilization", "unit_utilization", "bound", *counter_cols]
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=head, lineterminator="\n", extrasaction="ignore")
         w.writeheader()
