@@ -55,7 +55,7 @@ def cmd_estimate(args) -> int:
             raise HwsimError(f"--roofline: the {hw.kind} backend has no compute/bandwidth roofline")
         report.plot_roofline(args.roofline, peaks["macs_per_s"], peaks["dram_bytes_per_s"])
     if args.trace:
-        report.write_trace(args.trace)
+        report.write_trace(args.trace, args.trace_detail)
     if args.output or args.plot or args.trace or args.roofline:
         written = [p for p in (args.output, args.plot, args.roofline, args.trace) if p]
         print("wrote " + ", ".join(written), file=sys.stderr)
@@ -149,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plot", help="PNG: per-layer energy and latency breakdown")
     e.add_argument("--roofline", help="PNG: roofline plot of the GEMMs")
     e.add_argument("--trace", help="Chrome/Perfetto trace JSON of the timeline (cycle mode)")
+    e.add_argument("--trace-detail", choices=("op", "task"), default="op",
+                   help="trace events per op and resource (default, small) or per task (every fold: large)")
     e.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a hardware field (repeatable)")
     e.add_argument("--batch", type=int, help="batch size (default 1)")
     e.add_argument("--image-size", type=int, help="input image edge in pixels (default 224)")

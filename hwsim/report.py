@@ -350,11 +350,11 @@ class Report:
                      (f" (batch {self.batch})" if self.batch != 1 else ""))
         return "\n".join(lines)
 
-    def write_trace(self, path: str | Path) -> None:
-        """Chrome/Perfetto trace JSON: the engine's task timeline (cycle mode), or one event per op
-        laid back to back on its unit (analytic mode)."""
+    def write_trace(self, path: str | Path, detail: str = "op") -> None:
+        """Chrome/Perfetto trace JSON: the engine's timeline (cycle mode; ``detail`` ``op``: one event per op and
+        resource, ``task``: one per task), or one event per op laid back to back on its unit (analytic mode)."""
         if self.timeline is not None:
-            self.timeline.to_chrome_trace(path, self.info.tick_s, [r.name for r in self.ops])
+            self.timeline.to_chrome_trace(path, self.info.tick_s, [r.name for r in self.ops], detail=detail)
             return
         units = sorted({r.unit for r in self.ops})
         events = [{"name": "thread_name", "ph": "M", "pid": 0, "tid": i, "args": {"name": u}} for i, u in enumerate(units)]
