@@ -82,7 +82,11 @@ class Emitter:
         return op
 
     def norm(self, name: str, layer, block: str, rows: int, width: int, *, norm="layernorm", out=("matmul", "")):
-        self.ops.append(LayerNorm(name=name, rows=rows, width=width, layer=layer, block=block, norm=norm,
+        """LayerNorm, or (``norm='batchnorm'``) the per-channel affine of an inference BatchNorm."""
+        if norm == "batchnorm":
+            self.eltwise(name, layer, block, rows * width, op="batchnorm", out=out, weight=name)
+            return
+        self.ops.append(LayerNorm(name=name, rows=rows, width=width, layer=layer, block=block,
                                   bits=self._bits("layernorm", "", layer), out_bits=self._bits(out[0], out[1], layer),
                                   integer=self.spec.integer_only, weight=name))
 
@@ -219,27 +223,22 @@ class Emitter:
         self.act(p + "gelu", layer, block, rows * hidden, **kw)
         self.linear(p + "fc2", "fc2", layer, block, rows, hidden, dim, out=("eltwise", ""), arith=arith, **kw)
 
-    def moe(self, p: str, layer: int, tokens: int, dim: int, hidden: int, moe, task: int | None):
+    def moe(self, p: str, layer: int, tokens: int, dim: int, hidden: int, moe, task: int | None,
+            first_layer: int | None = None):
         """Gate, top-k, the experts that receive rows (their fc1/act/fc2 with m = their load), and the
         weighted combine. Image routing: the gate sees one mean token per image and each chosen expert
         processes all ``tokens`` tokens of its images (Daxberger et al. 2023, Sec. 3)."""
         b = self.b
         image = moe.routing == "image"
         rows = b if image else b * tokens
-        if image:
+        route_here = not moe.shared_router or first_layer in (None, layer)
+        if image and route_here:
             self.eltwise(p + "pool", layer, "moe", b * tokens * dim, op="mean", out=("matmul", "gate"))
         gate_task = (task or 0) if moe.routing == "task" else None
-        gname = p + "gate" if gate_task is None else f"{p}gate"
-        self.linear(gname, "gate", layer, "moe", rows, dim, moe.experts, out=("softmax", ""), cls=Gate,
-                    top_k=moe.top_k, routing=moe.routing, task=gate_task,
-                    weight=gname if gate_task is None else f"{p}gate.task{gate_task}")
-        self.ops.append(Softmax(name=p + "gate.softmax", rows=rows, length=moe.experts, layer=layer, block="moe",
-                                bits=self._bits("softmax", "", layer), out_bits=self._bits("eltwise", "", layer),
-                                integer=self.spec.integer_only))
-        self.ops.append(TopK(name=p + "gate.topk", rows=rows, length=moe.experts, k=moe.top_k,
-                             n=rows * moe.experts, layer=layer, block="moe",
-                             bits=self._bits("eltwise", "", layer), out_bits=self._bits("eltwise", "", layer)))
-        loads = moe.loads_for(rows, layer)
+        gname = p + "gate"
+        if route_here:
+            self._gate(gname, p, layer, rows, dim, moe, gate_task)
+        loads = moe.loads_for(rows, layer if route_here or first_layer is None else first_layer)
         if moe.capacity_factor is not None and not image:
             cap = ceil(moe.capacity_factor * rows * moe.top_k / moe.experts)
             loads = [min(x, cap) for x in loads]
@@ -251,6 +250,18 @@ class Emitter:
             self.mlp(f"{p}expert{e}.", layer, load * per_row, dim, hidden, block="moe", expert=e, arith=arith)
         self.eltwise(p + "combine", layer, "moe", sum(loads) * per_row * dim, op="muladd", out=("eltwise", ""))
         return loads
+
+    def _gate(self, gname, p, layer, rows, dim, moe, gate_task):
+        self.linear(gname, "gate", layer, "moe", rows, dim, moe.experts, out=("softmax", ""), cls=Gate,
+                    top_k=moe.top_k, routing=moe.routing, task=gate_task,
+                    weight=gname if gate_task is None else f"{p}gate.task{gate_task}")
+        self.ops.append(Softmax(name=p + "gate.softmax", rows=rows, length=moe.experts, layer=layer, block="moe",
+                                attention="",
+                                bits=self._bits("softmax", "", layer), out_bits=self._bits("eltwise", "", layer),
+                                integer=self.spec.integer_only))
+        self.ops.append(TopK(name=p + "gate.topk", rows=rows, length=moe.experts, k=moe.top_k,
+                             n=rows * moe.experts, layer=layer, block="moe",
+                             bits=self._bits("eltwise", "", layer), out_bits=self._bits("eltwise", "", layer)))
 
     # ---- token selection --------------------------------------------------------------------
     def evit(self, p: str, layer: int, tokens: int, extra: int, heads: int, dim: int, keep: float) -> int:

@@ -108,7 +108,7 @@ def build_workload(spec, task: int | None = None) -> Workload:
                 t = em.merge(sp, i, t, extra, d, amount)
         em.norm(p + "ln2", i, "mlp", b * t, d, out=("matmul", "fc1"))
         if i in moe_layers:
-            em.moe(p + "moe.", i, t, d, spec.moe.hidden or spec.mlp_hidden, spec.moe, task)
+            em.moe(p + "moe.", i, t, d, spec.moe.hidden or spec.mlp_hidden, spec.moe, task, first_layer=moe_layers[0])
             em.eltwise(p + "add2", i, "moe", b * t * d)
         else:
             em.mlp(p + "mlp.", i, b * t, d, spec.mlp_hidden)

@@ -8,6 +8,7 @@ bad value and what is allowed (collected into one :class:`hwsim.errors.ConfigErr
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,11 @@ ROLES = ("patch_embed", "qkv", "qk", "av", "proj", "fc1", "fc2", "gate", "head",
 TOKEN_METHODS = ("evit", "tome", "ppt")
 ROUTINGS = ("token", "image", "task")
 EXIT_HEADS = ("linear", "lgvit")
+
+
+def prefix_problems(problems: list[str], label: str) -> list[str]:
+    """Problems of a nested mapping with the field names qualified: ``field 'keep'`` -> ``field 'moe.keep'``."""
+    return [re.sub(r"\bfield '", f"field '{label}.", p, count=1) for p in problems]
 
 
 def _is_int(v) -> bool:
@@ -117,7 +123,8 @@ class MoESpec:
     ``routing``: ``token`` (V-MoE, Riquelme et al. NeurIPS 2021: each token picks ``top_k`` experts),
     ``image`` (Mobile V-MoEs, Daxberger et al. 2023: one router decision per image, from the mean
     token, all tokens of the image go to its experts), ``task`` (M^3ViT, Liang et al. NeurIPS 2022:
-    one gate per task, token-level top-k; the build's ``task`` picks the gate).
+    one gate per task, token-level top-k; the build's ``task`` picks the gate). ``shared_router``:
+    one router, at the first MoE layer, whose choice every MoE layer reuses (Mobile V-MoE, Fig. 2c).
     ``loads``: how the routed rows spread over the experts: ``uniform``; a list of per-expert weights
     (normalised; rounded by largest remainder); or ``{skew: s, seed: n}`` (multinomial draw from a
     Zipf(s) distribution over a seeded random expert order). ``capacity_factor``: each expert takes
@@ -133,6 +140,7 @@ class MoESpec:
     loads: str | tuple | dict = field("uniform", doc="uniform, a list of per-expert weights, or {skew, seed}")
     capacity_factor: float | None = field(None, positive=True)
     expert_arith: tuple | None = field(None, doc="GEMM arithmetic per expert (ShiftAddViT mul/shift experts)")
+    shared_router: bool = field(False, doc="one router decision reused by every MoE layer (Mobile V-MoE)")
 
     def check(self, depth: int, problems: list[str]) -> tuple[int, ...]:
         layers = _layer_list(self.layers, depth, "moe.layers", problems)

@@ -210,11 +210,10 @@ class GELU(Op):
 
 @dataclass(frozen=True, kw_only=True)
 class LayerNorm(Op):
-    """Normalisation over rows of ``width`` (LayerNorm; ``norm='batchnorm'`` for an inference BatchNorm,
-    which is an affine per channel)."""
+    """LayerNorm over rows of ``width`` (an inference BatchNorm is a per-channel affine: an
+    :class:`Eltwise` with ``op='batchnorm'``)."""
     rows: int
     width: int
-    norm: str = "layernorm"
 
     kind = "layernorm"
 

@@ -158,8 +158,7 @@ def spec_from_dict(data: dict, source: str) -> "ModelSpec | Any":
         try:
             nested[key] = build(cls, raw, source)
         except ConfigError as exc:
-            problems += [p.replace("field '", f"field '{key}.").replace("unknown field '", f"unknown field '{key}.")
-                         for p in exc.problems]
+            problems += F.prefix_problems(exc.problems, key)
     data.setdefault("spec_file", source)
     try:
         spec = build(ModelSpec, data, source)
