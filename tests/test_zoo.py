@@ -23,7 +23,7 @@ PUBLISHED = [
 
 
 def test_issue_zoo_names_exist():
-    assert {name for name, _, _ in PUBLISHED} <= set(available_models())
+    assert {entry[0] for entry in PUBLISHED} <= set(available_models())
 
 
 @pytest.mark.parametrize("name, gmacs, where, rel", [(*e, 0.02)[:4] for e in PUBLISHED])
