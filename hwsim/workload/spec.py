@@ -14,11 +14,11 @@ from typing import Any
 
 from hwsim.config import build, field, read_yaml
 from hwsim.errors import ConfigError, UnknownName
+from hwsim.resources import zoo_models
 from hwsim.workload import features as F
 from hwsim.workload.blocks import NumericsMixin
 from hwsim.workload.ops import GELU_VARIANTS
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 OP_CLASSES = F.OP_CLASSES
 NESTED = {"token_reduction": F.TokenReduction, "moe": F.MoESpec, "early_exit": F.EarlyExit}
 
@@ -120,7 +120,7 @@ def _validate(spec: ModelSpec, source: str) -> ModelSpec:
 
 
 def available_models() -> list[str]:
-    return sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))
+    return sorted(zoo_models())
 
 
 def _resolve(name_or_path: str | Path) -> tuple[dict, str]:
@@ -131,8 +131,8 @@ def _resolve(name_or_path: str | Path) -> tuple[dict, str]:
         data = read_yaml(path)
         data.setdefault("name", path.stem)
         return data, str(path)
-    zoo = MODELS_DIR / f"{name_or_path}.yaml"
-    if not zoo.exists():
+    zoo = zoo_models().get(str(name_or_path))
+    if zoo is None:
         raise UnknownName("model", str(name_or_path), available_models())
     data = read_yaml(zoo)
     data.setdefault("name", str(name_or_path))
