@@ -36,7 +36,10 @@ def test_estimate_table_csv_and_cycle_trace(capsys, tmp_path):
                        "--roofline", str(tmp_path / "roof.png"))
     assert code == 0 and out.splitlines()[0].startswith("name,kind,layer,block,unit,cycles,latency_s,energy_pj,energy_mac_pj")
     assert len(out.splitlines()) == 1 + 1 + 12 * 12 + 2
-    assert len(json.loads((tmp_path / "t.json").read_text())["traceEvents"]) > 1000
+    per_op = [e for e in json.loads((tmp_path / "t.json").read_text())["traceEvents"] if e["ph"] == "X"]
+    assert {e["name"] for e in per_op} == {line.split(",")[0] for line in out.splitlines()[1:]}
+    code, _, _ = run(capsys, "estimate", "vit-ti16", "systolic", "--trace", str(tmp_path / "full.json"), "--trace-detail", "task")
+    assert code == 0 and len(json.loads((tmp_path / "full.json").read_text())["traceEvents"]) > 1000
 
 
 def test_gemm_json_contract(capsys):
