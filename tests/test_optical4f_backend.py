@@ -280,3 +280,9 @@ def test_refresh_crossover_against_the_roofline_gpu():
     small = replace_fields(hw, "t", input_modulator_rows=512, input_modulator_cols=512)
     assert crossover_refresh_hz(vgg, small, vgg_gpu, rel=1e-2) is None
     assert 3e5 < crossover_refresh_hz(vgg, hw, vgg_gpu, rel=1e-2) < 6e5
+
+
+def test_the_table_shows_the_time_split_in_seconds(capsys):
+    assert main(["estimate", "convshare-vit", "convshare-4f", "--mode", "analytic"]) == 0
+    total = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("total"))
+    assert "65 µs" in total and "130" in total        # optical_s and passes
