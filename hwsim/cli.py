@@ -107,10 +107,8 @@ def cmd_models(args) -> int:
     print(f"{'model':<12} {'image':>5} {'patch':>5} {'depth':>5} {'dim':>5} {'heads':>5} {'tokens':>6} {'GMACs':>8}  source")
     for name in available_models():
         s = load_model(name)
-        # hierarchical specs (stages: CNNs, Swin, ConvShareViT) have no single patch, width, head count or tokens
-        col = lambda attr, width: f"{getattr(s, attr, '-')!s:>{width}}"
-        print(f"{name:<12} {s.image_size:>5} {col('patch', 5)} {s.depth:>5} {col('dim', 5)} {col('heads', 5)} "
-              f"{col('tokens', 6)} {build_workload(s).macs / 1e9:>8.2f}  {s.source}")
+        print(f"{name:<12} {s.image_size:>5} {s.patch:>5} {s.depth:>5} {s.dim:>5} {s.heads:>5} {s.tokens:>6} "
+              f"{build_workload(s).macs / 1e9:>8.2f}  {s.source}")
     return 0
 
 

@@ -136,8 +136,7 @@ class Emitter:
                     out=("matmul", "proj"), head=head, attention=kind)
 
     def attention(self, p: str, layer, tokens: int, dim: int, heads: int, kinds: list[str], *,
-                  extra_tokens: int = 0, window: int | None = None, hilo=(0.9, 2), dwconv_kernel: int = 3,
-                  kv_tokens: int | None = None, qkv_bias_name: str = "qkv"):
+                  extra_tokens: int = 0, window: int | None = None, hilo=(0.9, 2), dwconv_kernel: int = 3):
         """Multi-head attention of ``tokens`` tokens per image (``p`` = ``layer3.attn.``), heads of
         possibly different kinds (grouped by kind, one op set per group with ``head`` = the group's
         head indices; names gain the kind only when a layer mixes kinds). ``window``: Swin-style
@@ -148,6 +147,8 @@ class Emitter:
                 raise HwsimError(f"{p}: hilo is a whole-layer attention kind (LITv2), not mixable per head")
             return self.hilo(p, layer, tokens - extra_tokens, dim, heads, *hilo)
         shared = "shared_dwconv" in kinds
+        if shared and set(kinds) != {"shared_dwconv"}:
+            raise HwsimError(f"{p}: shared_dwconv is a whole-layer attention kind (ConvShareViT), not mixable per head")
         if shared:
             side = _square(tokens - extra_tokens, f"{p} shared_dwconv")
             k = dwconv_kernel
@@ -167,7 +168,7 @@ class Emitter:
         for kind, hs in groups.items():
             head = None if len(groups) == 1 else tuple(hs)
             q = p if len(groups) == 1 else f"{p}{kind}."
-            self.attn_core(q, layer, kind, t, kv_tokens or t, dh, b * len(hs) * nwin, head=head)
+            self.attn_core(q, layer, kind, t, t, dh, b * len(hs) * nwin, head=head)
         if shared:
             side = _square(tokens - extra_tokens, f"{p} shared_dwconv")
             self.conv(p + "proj", layer, "attn", dim, dim, side, dwconv_kernel, padding=dwconv_kernel // 2,
