@@ -286,3 +286,25 @@ def test_the_table_shows_the_time_split_in_seconds(capsys):
     assert main(["estimate", "convshare-vit", "convshare-4f", "--mode", "analytic"]) == 0
     total = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("total"))
     assert "65 µs" in total and "130" in total        # optical_s and passes
+
+
+def test_the_example_sweep_spec_runs_and_equals_estimate(tmp_path):
+    """examples/sweep_optical.yaml is a valid spec; a two-point cut of it (convshare-vit, 2 MHz and 100 MHz, 4096^2)
+    gives estimate's latency per point, and the faster modulator overtakes the roofline GPU where 2 MHz does not."""
+    import yaml
+    from pathlib import Path
+    from hwsim.sweep import evaluate_range, load_spec
+    full = load_spec(Path(__file__).resolve().parents[1] / "examples" / "sweep_optical.yaml")
+    assert full.base.kind == "optical4f" and full.points == 9 * 4 * 4
+    cut = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "sweep_optical.yaml").read_text())
+    cut.update(models=["convshare-vit"], axes={"input_refresh_hz": [2e6, 1e8], "input_modulator_rows": [4096]})
+    f = tmp_path / "s.yaml"
+    f.write_text(yaml.safe_dump(cut))
+    spec = load_spec(f)
+    cols = evaluate_range(spec, 0, spec.points)
+    w = load_workload("convshare-vit")
+    gpu_s = estimate(w, load_hardware("gpu-rtx2080ti"), "analytic").latency_s
+    for i, rate in enumerate(cols["input_refresh_hz"]):
+        r = estimate(w, replace_fields(spec.base, "t", input_refresh_hz=float(rate)), "analytic")
+        assert cols["latency_s"][i] == pytest.approx(r.latency_s)
+    assert cols["latency_s"][0] > gpu_s > cols["latency_s"][1]
