@@ -74,6 +74,7 @@ class OpticalPlan:
     analytic_s: float          # sum over passes of the slowest stage (the model's layer time)
     samples_written: int
     samples_read: int
+    tile_use: float            # channel pairs carried / tile slots offered over the passes, in (0, 1]
     post: OpCost | None        # roofline cost of the post-processing, None when disabled
 
 
@@ -105,7 +106,8 @@ class Optical4fBackend(BackendBase):
     """Counters (units in ``counter_units``): ``passes`` (frames through the 4f system), ``kernel_loads``
     (Fourier patterns written), ``optical_convs`` ((input, output) channel pairs, FatNet's count), and the busy
     seconds ``optical_s`` / ``conversion_s`` / ``electronic_s`` (each resource's own busy time, so they can
-    sum to more than the latency where stages overlap)."""
+    sum to more than the latency where stages overlap). ``utilization`` of an optical op: the fraction of the
+    modulator's tile slots over its passes that carry a channel pair (1 without tiling)."""
     kind = "optical4f"
     config = Optical4fConfig
     op_types = (MatMul, Conv2d, Softmax, GELU, LayerNorm, Eltwise)
@@ -153,7 +155,9 @@ class Optical4fBackend(BackendBase):
                            optical_s=loads * optical(t_load) + keep * optical(t_keep),
                            adc_s=loads * t_load.adc_s + keep * t_keep.adc_s,
                            analytic_s=loads * t_load.seconds + keep * t_keep.seconds,
-                           samples_written=passes * frame_in + loads * frame_k, samples_read=read, post=post)
+                           samples_written=passes * frame_in + loads * frame_k, samples_read=read, post=post,
+                           tile_use=min(1.0, count.optical_convs * count.sign_factor * count.grey_frames
+                                        / (count.passes * count.tiles_per_frame)))
 
     def _optical_cost(self, op: Conv2d, p: OpticalPlan, hw: Optical4fConfig, ticks: int, ideal: int) -> OpCost:
         post_s = p.post.ticks * self._roofline().tick_s(hw.coprocessor_config()) if p.post else 0.0
@@ -169,7 +173,7 @@ class Optical4fBackend(BackendBase):
         return OpCost(ticks=ticks, ideal_ticks=ideal, unit="optical", macs=op.macs,
                       busy_ticks={k: _ticks(v) for k, v in stages.items() if v > 0},
                       bytes_by_level={"dram": p.post.bytes_by_level.get("dram", 0.0) if p.post else 0.0},
-                      energy_pj=e, bound=max(stages, key=stages.get), utilization=0.0,
+                      energy_pj=e, bound=max(stages, key=stages.get), utilization=p.tile_use,
                       counters={"passes": p.passes, "kernel_loads": p.kernel_loads, "optical_convs": p.optical_convs,
                                 "optical_s": p.optical_s, "conversion_s": p.dac_s + p.adc_s, "electronic_s": post_s})
 
