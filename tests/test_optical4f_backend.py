@@ -314,3 +314,13 @@ def test_utilization_is_the_share_of_tile_slots_carrying_a_channel_pair():
     r = estimate(load_workload("vgg16-imagenet"), load_hardware(LG), "analytic")
     assert r.ops[0].utilization == pytest.approx(192 / 324)
     assert estimate(load_workload("vgg16-imagenet"), load_hardware(LG, NO_TILING), "analytic").ops[0].utilization == 1.0
+
+
+def test_dense_channel_tiling_packs_the_batch_into_shared_frames():
+    """ConvShareViT's stem (3 -> 1, 25x25 on 72 px: 96 px blocks, 42^2 slots) holds the 3 pairs of 8 images in one
+    frame (x2 signs); superblock packing, which verifies one image's layout only, runs each image's frame."""
+    w = load_workload("convshare-vit", batch=8)
+    stem = lambda hw: estimate(w, hw, "analytic").ops[0].counters["passes"]
+    assert stem(load_hardware("convshare-4f")) == 2
+    assert stem(load_hardware("convshare-4f", {"packing": "superblock"})) == 16
+    assert estimate(w, load_hardware("convshare-4f"), "analytic").counters["passes"] == 130   # as for one image

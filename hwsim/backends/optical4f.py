@@ -11,7 +11,9 @@ repeated here. Per op:
   instances against its one kernel, loaded once (a channel multiplier m = out_ch / in_ch, or in_ch / out_ch
   with groups = out_ch, is m shared kernels);
   any other conv runs each kernel frame for every instance before the next kernel is loaded, so passes scale
-  with ``count`` and kernel loads do not (a kernel is reloaded only when it changes). Each pass is three
+  with ``count`` and kernel loads do not (a kernel is reloaded only when it changes), except under dense
+  channel tiling, which packs the instances' channel pairs into shared frames like more groups of one layer
+  (ceil(count x pairs / tiles) frames; superblock packing keeps count x its frames). Each pass is three
   stages, as the hardware overlaps them: DAC writes of the modulator frames (``dac``), the lit frame
   (``optical``: the slowest of the input-modulator refresh, the Fourier refresh when the pattern changes,
   and the camera frame), the ADC readout of the pass's valid output maps (``adc``); then, when
@@ -97,6 +99,12 @@ def optical_layer(op: Conv2d, hw: Optical4fConfig) -> tuple[om.ConvLayer, int, i
         layer = om.ConvLayer(name=op.name, in_ch=c, out_ch=c, in_h=op.in_h, in_w=op.in_w, kernel_h=op.kernel,
                              groups=c, shared_kernel=True)
         return layer, mult, mult
+    if hw.tiling == "channel" and hw.packing == "dense" and op.count > 1:
+        # dense channel tiling packs (instance, input channel, output channel) blocks alike: the instances are
+        # groups of one layer, ceil(count x pairs / tiles) frames
+        layer = om.ConvLayer(name=op.name, in_ch=op.in_ch * op.count, out_ch=op.out_ch * op.count, in_h=op.in_h,
+                             in_w=op.in_w, kernel_h=op.kernel, groups=op.groups * op.count)
+        return layer, 1, 1
     layer = om.ConvLayer(name=op.name, in_ch=op.in_ch, out_ch=op.out_ch, in_h=op.in_h, in_w=op.in_w,
                          kernel_h=op.kernel, groups=op.groups)
     return layer, op.count, 1
