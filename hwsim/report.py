@@ -323,11 +323,13 @@ class Report:
             (f", batch {self.batch}" if self.batch != 1 else "") + ")"
         lines = [title, head, "-" * len(head)]
 
+        units = self.info.counter_units
+
         def line(name, kind, r_ticks, lat, energy, macs, dram, counters, util, bound):
             s = f"{name:<{width}} {kind:<9} " + (f"{r_ticks:>11,} " if clock else "") + \
                 f"{_si(lat, 's'):>10} {_energy(energy):>10} {macs:>14,} " + \
                 (f"{dram:>12,} " if "dram" in self.info.memory_levels else "") + \
-                "".join(f"{_count(counters.get(k, 0)):>12} " for k in scalars)
+                "".join(f"{_count(counters.get(k, 0), units.get(k)):>12} " for k in scalars)
             return s + (f"{util:>5.0%}  {bound}" if util is not None else "")
 
         shown = rows if max_rows is None else rows[:max_rows]
@@ -429,7 +431,10 @@ def _short(name: str) -> str:
     return name if len(name) <= 12 else name[:11] + "…"
 
 
-def _count(v) -> str:
+def _count(v, unit: str | None = None) -> str:
+    """A counter for the table: seconds (unit ``s``) with an SI prefix, other numbers as whole counts."""
+    if unit == "s" and isinstance(v, (int, float)):
+        return _si(v, "s") if v else "0 s"
     return f"{v:,.0f}" if isinstance(v, (int, float)) else str(v)
 
 
