@@ -10,14 +10,26 @@ import hashlib
 from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 ZOO = "hwsim.zoo"          # models/*.yaml
 PRESETS = "hwsim.presets"  # hwsim/presets/*.yaml
 DATA = "hwsim.data"        # hwsim/data/*: cost tables (tech.yaml, unit_costs.json, ...)
 
 
+def _root(package: str) -> Traversable:
+    """The package's files; for the zoo run from a checkout without an install (``PYTHONPATH=repo``),
+    where ``hwsim.zoo`` exists only through setup.py's mapping, the top-level ``models/`` folder."""
+    try:
+        return resources.files(package)
+    except ModuleNotFoundError:
+        if package != ZOO:
+            raise
+        return Path(__file__).resolve().parents[1] / "models"
+
+
 def _files(package: str, suffixes: tuple[str, ...]) -> dict[str, Traversable]:
-    return {f.name.rsplit(".", 1)[0]: f for f in resources.files(package).iterdir()
+    return {f.name.rsplit(".", 1)[0]: f for f in _root(package).iterdir()
             if f.is_file() and f.name.endswith(suffixes) and not f.name.startswith(".")}
 
 
