@@ -27,7 +27,14 @@ def _emit(text: str, out: str | None) -> None:
 
 def _workload(args):
     from hwsim.workload import build_workload, load_model
-    return build_workload(load_model(args.model, batch=args.batch, image_size=args.image_size))
+    spec = load_model(args.model, batch=args.batch, image_size=args.image_size)
+    task = getattr(args, "task", None)
+    if task is not None:
+        moe = getattr(spec, "moe", None)
+        if moe is None or moe.routing != "task":
+            raise HwsimError(f"--task {task}: model {args.model} has no MoE routed by task")
+        task = moe.task_index(task)
+    return build_workload(spec, task=task)
 
 
 def cmd_estimate(args) -> int:
@@ -145,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a hardware field (repeatable)")
     e.add_argument("--batch", type=int, help="batch size (default 1)")
     e.add_argument("--image-size", type=int, help="input image edge in pixels (default 224)")
+    e.add_argument("--task", help="task whose MoE gate runs (task routing; default: the model's first task)")
     e.add_argument("--all", action="store_true", help="table: list every op")
     e.add_argument("--by", choices=("layer", "block"), help="sum rows per layer or per block (table, csv; json adds 'groups')")
     e.set_defaults(func=cmd_estimate)
