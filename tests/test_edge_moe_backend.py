@@ -171,15 +171,17 @@ def _cli(*args):
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
 
 
-def test_cli_estimate_with_task_reports_latency_energy_resources_and_expert_loads_per_layer(tmp_path):
+def test_cli_estimate_with_task_reports_latency_energy_resources_and_expert_loads_per_layer(tmp_path, capsys):
+    from hwsim.cli import main
     png = tmp_path / "b.png"
-    r = _cli("estimate", "m3vit-cityscapes", "zcu102-edge-moe", "--task", "depth", "--mode", "analytic",
-             "--by", "layer", "--plot", str(png))
-    assert r.returncode == 0, r.stderr
-    assert "expert_loads" in r.stdout and "layer11" in r.stdout and "dsp" in r.stdout and "energy" in r.stdout
+    assert main(["estimate", "m3vit-cityscapes", "zcu102-edge-moe", "--task", "depth", "--mode", "analytic",
+                 "--by", "layer", "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "expert_loads" in out and "layer11" in out and "dsp" in out and "energy" in out
     assert png.stat().st_size > 10_000
-    bad = _cli("estimate", "m3vit-cityscapes", "zcu102-edge-moe", "--task", "segm")
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "allowed: semseg, depth" in bad.stderr
+    assert main(["estimate", "m3vit-cityscapes", "zcu102-edge-moe", "--task", "segm"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "allowed: semseg, depth" in err
 
 
 def test_sweep_example_gives_a_latency_dsp_front_over_the_tile_parallelism_and_clock():
