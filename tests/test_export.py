@@ -67,3 +67,28 @@ def test_zigzag_parses_the_export(tmp_path):
                 "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"}}]
     workload = WorkloadFactory(v.normalized_data, mapping).create()
     assert len(list(workload.topological_sort())) == len(data)
+
+
+def test_scalesim_export_through_hwsim_gemm_gives_the_estimate_cycles(tmp_path, capsys):
+    """The exported CSV run through 'hwsim gemm --topology' costs each GEMM as 'hwsim estimate' does
+    (analytic mode, 32x32 WS). Single-instance GEMMs agree to the cycle; an op of `count` instances
+    (per-head Q·K^T, A·V) is `count` rows, each rounded up to whole cycles on its own, so the rows may
+    exceed the op by fewer than `count` cycles."""
+    import collections
+    import json
+    from hwsim import cli
+    from hwsim.estimate import estimate
+    from hwsim.hardware import load_hardware
+    w = load_workload("vit-ti16")
+    report = estimate(w, load_hardware("systolic-32x32-ws"), "analytic")
+    f = tmp_path / "topo.csv"
+    f.write_text(export_scalesim(w))
+    assert cli.main(["gemm", "--topology", str(f), "systolic-32x32-ws", "--mode", "analytic", "--format", "json"]) == 0
+    per_op = collections.Counter()
+    for row in json.loads(capsys.readouterr().out):
+        per_op[row["name"].split("#")[0]] += row["cycles"]
+    for op, row in zip(w.ops, report.ops):
+        if isinstance(op, (MatMul, Conv2d)):
+            assert 0 <= per_op[op.name] - row.cycles < op.gemm().count, op.name
+            if op.gemm().count == 1:
+                assert per_op[op.name] == row.cycles, op.name

@@ -186,3 +186,18 @@ def test_onnx_export_of_timm_vit_b16_matches_the_zoo(tmp_path, request):
                       dynamo=False, opset_version=17)
     w = load_workload(str(f))
     assert [key(op) for op in w] == [key(op) for op in load_workload("vit-b16")]
+
+
+def test_onnx_export_of_timm_resnet18_matches_the_zoo(tmp_path):
+    """Conv, BatchNorm, ReLU, MaxPool, GlobalAveragePool and Gemm nodes: same GEMMs and MACs as the zoo's
+    resnet18 (1,814,073,344 MACs)."""
+    timm = pytest.importorskip("timm")
+    pytest.importorskip("onnx")
+    import torch
+    f = tmp_path / "resnet18.onnx"
+    torch.onnx.export(timm.create_model("resnet18").eval(), (torch.zeros(1, 3, 224, 224),), str(f),
+                      dynamo=False, opset_version=17)
+    w, zoo = load_workload(str(f)), load_workload("resnet18")
+    assert w.macs == zoo.macs == 1_814_073_344
+    convs = lambda wl: sorted(key(op, names=False) for op in wl if isinstance(op, (Conv2d, MatMul)))  # noqa: E731
+    assert convs(w) == convs(zoo)

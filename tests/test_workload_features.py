@@ -1,15 +1,13 @@
 """Workload features of issue 11: op structure, token reduction, precision and arithmetic, attention
 kinds per layer and head, MoE, early exit; each checked by its op list and MACs computed by hand."""
-import dataclasses
 import gzip
 import json
-from math import ceil
 from pathlib import Path
 
 import pytest
 
 from hwsim.errors import ConfigError, HwsimError
-from hwsim.workload import (Gate, Gather, MatMul, Softmax, TopK, Eltwise, build_workload, expected_cost,
+from hwsim.workload import (Gate, Gather, Softmax, TopK, Eltwise, build_workload, expected_cost,
                             load_model, load_workload, worst_case_cost)
 
 DATA = Path(__file__).parent / "data"
@@ -258,6 +256,7 @@ def test_explicit_loads_and_capacity_factor(tmp_path):
     ops = ops_by_name(build_workload(s))
     assert [ops[f"layer0.moe.expert{e}.fc1"].m for e in range(3)] == [296, 49, 49]
     assert "layer0.moe.expert3.fc1" not in ops                     # an expert with no tokens is not fetched
+    assert build_workload(s).expert_loads() == {0: {0: 296, 1: 49, 2: 49}}
     capped = spec(tmp_path, MOE + "moe: {layers: [0], experts: 4, top_k: 2, loads: [6, 1, 1, 0], "
                                   "capacity_factor: 1.0}\n", "c.yaml")
     assert ops_by_name(build_workload(capped))["layer0.moe.expert0.fc1"].m == 99

@@ -76,3 +76,19 @@ def test_hierarchical_spec_errors(tmp_path, text, message):
 
 def test_hierarchical_overrides_batch():
     assert load_workload("resnet18", batch=2).macs == 2 * load_workload("resnet18").macs
+
+
+def test_bottleneck_blocks_give_resnet50(tmp_path):
+    """ResNet-50 (He et al. CVPR 2016, Table 1: 3.8 x 10^9 FLOPs; torchvision's table: 4.09 GFLOPS, the
+    count with stride on the 3x3 conv as torchvision/our builder place it) from bottleneck stages."""
+    f = tmp_path / "resnet50.yaml"
+    f.write_text("stem:\n  - {conv: 64, kernel: 7, stride: 2, padding: 3, norm: batchnorm, act: relu}\n"
+                 "  - {pool: max, kernel: 3, stride: 2, padding: 1}\n"
+                 "stages:\n  - {block: bottleneck, depth: 3, dim: 256}\n"
+                 "  - {block: bottleneck, depth: 4, dim: 512, stride: 2}\n"
+                 "  - {block: bottleneck, depth: 6, dim: 1024, stride: 2}\n"
+                 "  - {block: bottleneck, depth: 3, dim: 2048, stride: 2}\n")
+    w = load_workload(str(f))
+    assert w.macs / 1e9 == pytest.approx(4.09, rel=0.01)
+    ops = {op.name: op for op in w}
+    assert ops["layer0.downsample"].gemm().n == 256 and ops["layer3.conv2"].stride == 2

@@ -136,8 +136,7 @@ class Emitter:
                     out=("matmul", "proj"), head=head, attention=kind)
 
     def attention(self, p: str, layer, tokens: int, dim: int, heads: int, kinds: list[str], *,
-                  extra_tokens: int = 0, window: int | None = None, hilo=(0.9, 2), dwconv_kernel: int = 3,
-                  kv_tokens: int | None = None, qkv_bias_name: str = "qkv"):
+                  extra_tokens: int = 0, window: int | None = None, hilo=(0.9, 2), dwconv_kernel: int = 3):
         """Multi-head attention of ``tokens`` tokens per image (``p`` = ``layer3.attn.``), heads of
         possibly different kinds (grouped by kind, one op set per group with ``head`` = the group's
         head indices; names gain the kind only when a layer mixes kinds). ``window``: Swin-style
@@ -167,7 +166,7 @@ class Emitter:
         for kind, hs in groups.items():
             head = None if len(groups) == 1 else tuple(hs)
             q = p if len(groups) == 1 else f"{p}{kind}."
-            self.attn_core(q, layer, kind, t, kv_tokens or t, dh, b * len(hs) * nwin, head=head)
+            self.attn_core(q, layer, kind, t, t, dh, b * len(hs) * nwin, head=head)
         if shared:
             side = _square(tokens - extra_tokens, f"{p} shared_dwconv")
             self.conv(p + "proj", layer, "attn", dim, dim, side, dwconv_kernel, padding=dwconv_kernel // 2,

@@ -41,6 +41,16 @@ class Workload:
     def __iter__(self):
         return iter(self.ops)
 
+    def expert_loads(self) -> dict[int, dict[int, int]]:
+        """{layer: {expert: rows}} of the MoE layers: the rows (tokens) each active expert's first GEMM
+        processes, what an expert-by-expert backend (Edge-MoE's patch reordering) needs to know which
+        experts' weights to fetch and for how many tokens. Experts that receive nothing are absent."""
+        out: dict[int, dict[int, int]] = {}
+        for op in self.ops:
+            if op.expert is not None and op.name.endswith(".fc1") and op.layer is not None:
+                out.setdefault(op.layer, {})[op.expert] = op.m
+        return out
+
     def run_probability(self) -> tuple[float, ...]:
         """Per op, the probability that it runs for an image: 1 - (fraction that left at an exit
         whose head ends before the op). An exit head runs for every image that reaches it."""

@@ -30,7 +30,7 @@ from hwsim.config import build, field
 from hwsim.errors import ConfigError
 from hwsim.workload import features as F
 from hwsim.workload.blocks import Emitter, NumericsMixin
-from hwsim.workload.ops import GELU_VARIANTS, Conv2d, Pool
+from hwsim.workload.ops import GELU_VARIANTS, Pool
 
 BLOCKS = ("transformer", "mlp_only", "basic", "bottleneck", "conv")
 DOWNSAMPLES = ("none", "patch_merge", "dtm", "conv", "maxpool")
@@ -102,7 +102,32 @@ class NetSpec(NumericsMixin):
 
     @property
     def depth(self) -> int:
+        """Blocks over all stages."""
         return sum(s.depth for s in self.stages)
+
+    # Summary numbers shared with ModelSpec (``hwsim models`` prints them for every zoo entry).
+    @property
+    def patch(self) -> int:
+        """Stride of the stem (the patch edge of a patch-embedding stem), pixels."""
+        stride = 1
+        for st in self.stem:
+            stride *= st.stride
+        return stride
+
+    @property
+    def dim(self) -> int:
+        """Width of the first stage."""
+        return self.stages[0].dim if self.stages else self.in_chans
+
+    @property
+    def heads(self) -> int:
+        """Heads of the first stage with attention (0 for a CNN)."""
+        return next((s.heads for s in self.stages if s.block == "transformer" and s.heads), 0)
+
+    @property
+    def tokens(self) -> int:
+        """Tokens (pixels) entering the first stage: (image_size / stem stride)^2."""
+        return (self.image_size // self.patch) ** 2
 
 
 def net_from_dict(data: dict, source: str) -> NetSpec:
@@ -299,4 +324,4 @@ def _resnet_block(em: Emitter, p: str, layer: int, stg: StageSpec, c: int, s: in
     return d, sin
 
 
-__all__ = ["NetSpec", "StageSpec", "StemLayer", "HeadSpec", "net_from_dict", "build_net", "Conv2d"]
+__all__ = ["NetSpec", "StageSpec", "StemLayer", "HeadSpec", "net_from_dict", "build_net"]
