@@ -135,6 +135,10 @@ def _expert_steps(op: MatMul, hw, design, fc2: bool) -> list[Step]:
     """An expert's fc1 or fc2 over its token queue (linear.cpp:273/339); with ``patch_reordering`` off,
     one weight fetch and a one-token linear per token."""
     tokens = op.m
+    hidden = op.k if fc2 else op.n
+    if hidden != hw.expert_hidden:
+        raise HwsimError(f"edge_moe: {op.name} has hidden width {hidden}, the design is compiled for "
+                         f"expert_hidden = {hw.expert_hidden} (EXPERT_HIDDEN_DIM, model.hpp:10): set it")
     if tokens > hw.queue_tokens:
         raise HwsimError(f"edge_moe: {op.name} receives {tokens} tokens, more than an expert queue holds "
                          f"(queue_tokens = {hw.queue_tokens}, moe.cpp:13)")
@@ -182,7 +186,7 @@ def plan(op: Op, hw: EdgeMoeConfig) -> tuple[list[Step], str]:
                  Step("zero", "eltwise", L.zero_output_cycles(m, design), act_bytes=op.m * op.k * hw.fm_bits // 8)]
         if not hw.task_level_sparsity:
             idle = sum(1 for x in op.loads if x == 0) if op.loads else 0
-            hidden = _hidden_of(op)
+            hidden = hw.expert_hidden
             if idle:
                 steps.append(_times(_linear_load(hw, design, hidden, op.k, "idle_experts.fc1.load", expert_loads=1), idle))
                 steps.append(_times(_linear_load(hw, design, op.k, hidden, "idle_experts.fc2.load"), idle))
@@ -249,12 +253,6 @@ def plan(op: Op, hw: EdgeMoeConfig) -> tuple[list[Step], str]:
         m = _shape(op.n // fb, fb)
         return [Step("add", "eltwise", L.add_cycles(m, design), act_bytes=3 * op.n * hw.fm_bits // 8)], ""
     raise HwsimError(f"edge_moe: {op.name}: op kind {op.kind} is not in the Edge-MoE kernel")
-
-
-def _hidden_of(op: Gate) -> int:
-    """Expert hidden width for the idle-expert fetches: the weight buffer's widest input (the expert
-    fc2's input), MAX_LINEAR_IN_DIM / 2 = 384 for M^3ViT's 768-wide buffer (EXPERT_HIDDEN_DIM, model.hpp:10)."""
-    return 2 * op.k
 
 
 @lru_cache(maxsize=None)

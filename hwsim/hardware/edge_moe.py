@@ -65,6 +65,7 @@ class EdgeMoeConfig:
     weight_buffer_max_in: int = field(768, positive=True, doc="MAX_LINEAR_IN_DIM = VIT_HIDDEN_DIM (linear.hpp:7)")
     weight_buffer_words: int = field(147_456, positive=True, doc="MAX_LINEAR_DIM_PRODUCT = 768 x 192 weights per buffer (linear.hpp:9)")
     queue_tokens: int = field(129, positive=True, doc="entries of each expert's token queue (NUM_PATCHES, moe.cpp:13)")
+    expert_hidden: int = field(384, positive=True, doc="expert hidden width compiled in (EXPERT_HIDDEN_DIM, model.hpp:10)")
     # ---- the paper's ideas, one switch each (docs/edge_moe.md, "Switches") -----------------------------
     attention_reordering: bool = field(True, doc="P queries per streamed key: K/V re-streamed once per query block, not per query")
     single_pass_softmax: bool = field(True, doc="online max/sum fused into Q x K^T; False: an extra pass over the scores")
