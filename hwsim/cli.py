@@ -49,7 +49,7 @@ def cmd_estimate(args) -> int:
     else:
         _emit(report.to_table(None if args.all or args.output or args.by else 40, by=args.by), args.output)
     if args.plot:
-        report.plot_breakdown(args.plot)
+        report.plot_breakdown(args.plot, stack=args.plot_by)
     if args.roofline:
         from hwsim.kinds import backend_for
         peaks = backend_for(hw).peak_rates(hw)
@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=FORMATS, default="table")
     e.add_argument("-o", "--output", help="write the report here instead of stdout")
     e.add_argument("--plot", help="PNG: per-layer energy and latency breakdown")
+    e.add_argument("--plot-by", choices=("kind", "block"), default="kind",
+                   help="--plot: stack each layer's latency by op kind (default) or by block (attn, mlp, moe)")
     e.add_argument("--roofline", help="PNG: roofline plot of the GEMMs")
     e.add_argument("--trace", help="Chrome/Perfetto trace JSON of the timeline (cycle mode)")
     e.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a hardware field (repeatable)")

@@ -203,3 +203,58 @@ def test_sweep_and_pareto_cli_on_the_example(tmp_path):
     assert _cli("sweep", "examples/sweep_edge_moe.yaml", "-o", str(out), "-q").returncode == 0
     r = _cli("pareto", str(out), "--x", "latency", "--y", "dsp", "--plot", str(png))
     assert r.returncode == 0 and "Pareto front" in r.stdout and png.exists()
+
+
+# ---- the workload features M^3ViT needs (hwsim/workload: image_width, final_norm, task names and loads) ----------
+
+def test_m3vit_workload_has_the_hls_shapes_and_the_task_gate_routes_its_measured_loads():
+    spec = load_model("m3vit-cityscapes")
+    assert (spec.image_size, spec.width, spec.tokens) == (128, 256, 129)          # model.hpp:5-6, :14
+    w = workload("m3vit-cityscapes", "depth")
+    names = [op.name for op in w.ops]
+    assert "norm" not in names and "head" not in names                            # encoder only
+    gate = next(op for op in w.ops if op.name == "layer1.moe.gate")
+    assert gate.task == 1 and gate.loads == DEPTH and (gate.m, gate.k, gate.n, gate.top_k) == (129, 192, 16, 2)
+    experts = [op for op in w.ops if op.layer == 1 and op.expert is not None and op.name.endswith("fc1")]
+    assert [(op.expert, op.m) for op in experts] == [(e, n) for e, n in enumerate(DEPTH) if n]
+    assert spec.moe.task_index(None) == 0 and spec.moe.task_index("depth") == 1
+
+
+def test_a_seeded_routing_is_deterministic_and_an_overfull_expert_queue_is_one_line(tmp_path):
+    text = (ROOT / "models/m3vit-cityscapes-uniform.yaml").read_text()
+    path = tmp_path / "m3vit-seeded.yaml"
+    path.write_text(text.replace("  loads: uniform ", "  loads: {skew: 0.8, seed: 3} "))
+    spec = load_model(path)
+    a, b = build_workload(spec, task=0), build_workload(spec, task=0)
+    gates = [op.loads for op in a.ops if op.name.endswith("moe.gate")]
+    assert gates == [op.loads for op in b.ops if op.name.endswith("moe.gate")]       # seeded: the same draw
+    assert len(set(gates)) == 6                                                       # seeded per layer
+    assert all(sum(g) == 258 and max(g) <= 129 for g in gates) and gates[0] != L.uniform_expert_tokens(L.M3ViTShape())
+    expected = {layer: g for layer, g in zip(range(1, 12, 2), gates)}
+    want = L.m3vit_image_cycles(L.M3ViTShape(), L.EdgeMoeDesign(), expected)
+    r = estimate(a, EdgeMoeConfig(), "analytic")
+    assert (r.cycles, r.counters["ideal_cycles"]) == (want.modelled, want.ideal)
+    assert r.counters["expert_loads"] == sum(sum(1 for x in g if x) for g in gates)
+    skewed = tmp_path / "m3vit-skewed.yaml"
+    skewed.write_text(text.replace("  loads: uniform ", "  loads: {skew: 4.0, seed: 0} "))
+    with pytest.raises(HwsimError, match=r"more than an expert queue holds \(queue_tokens = 129"):
+        estimate(build_workload(load_model(skewed), task=0), EdgeMoeConfig(), "analytic")
+
+
+def test_the_power_calibration_follows_the_reference_and_static_fields():
+    w = workload("m3vit-cityscapes-uniform")
+    r = estimate(w, EdgeMoeConfig(reference_power_w=10.0, static_power_w=1.0), "analytic")
+    assert r.energy_pj * 1e-12 / r.latency_s == pytest.approx(10.0, rel=1e-9)
+    with pytest.raises(ConfigError, match=r"field 'static_power_w' = 20.0: must be below reference_power_w"):
+        EdgeMoeConfig(static_power_w=20.0)
+
+
+def test_the_breakdown_plot_can_stack_latency_by_block_so_moe_layers_show(tmp_path, monkeypatch):
+    report = estimate(workload(), EdgeMoeConfig(), "analytic")
+    blocks = {r.block for r in report.ops if r.layer == 1}
+    assert "moe" in blocks and "moe" not in {r.block for r in report.ops if r.layer == 0}
+    png = tmp_path / "b.png"
+    report.plot_breakdown(png, stack="block")
+    assert png.stat().st_size > 10_000
+    with pytest.raises(HwsimError, match="plot stacking"):
+        report.plot_breakdown(png, stack="unit")

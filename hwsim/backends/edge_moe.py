@@ -273,16 +273,22 @@ def _row_unit(name: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def dynamic_coefficient_w() -> float:
-    """Dynamic power, W, of a unit holding the whole device (share 1) busy at 300 MHz, calibrated:
-    the shipped design (EdgeMoeConfig defaults) on one M^3ViT image with uniform routing
-    (edge_moe_loops.m3vit_image_cycles) draws static_power_w + sum over calls of coefficient x unit
-    share x busy fraction = reference_power_w (14.54 W, CoQMoE Table 3)."""
+def _reference_activity() -> tuple[int, float]:
+    """(cycles, sum over calls of unit share x cycles) of the shipped design (EdgeMoeConfig defaults) on
+    one M^3ViT image with uniform routing (edge_moe_loops.m3vit_image_cycles)."""
     hw = EdgeMoeConfig()
     image = L.m3vit_image_cycles(L.M3ViTShape(), design_of(hw))
     w = _unit_weights(hw)
-    weighted = sum(w[POWER_UNIT[_row_unit(r.name)]] * r.modelled for r in image.ops)
-    return (hw.reference_power_w - hw.static_power_w) * image.modelled / weighted
+    return image.modelled, sum(w[POWER_UNIT[_row_unit(r.name)]] * r.modelled for r in image.ops)
+
+
+def dynamic_coefficient_w(hw: EdgeMoeConfig) -> float:
+    """Dynamic power, W, of a unit holding the whole device (share 1) busy, calibrated: the shipped
+    design's activity on one M^3ViT image (:func:`_reference_activity`) at ``hw.static_power_w`` +
+    coefficient x sum(share x busy fraction) = ``hw.reference_power_w`` (14.54 W, CoQMoE Table 3).
+    Per cycle the dynamic energy does not depend on the clock (P ~ f, t ~ 1/f)."""
+    cycles, weighted = _reference_activity()
+    return (hw.reference_power_w - hw.static_power_w) * cycles / weighted
 
 
 class EdgeMoeBackend(BackendBase):
@@ -317,7 +323,7 @@ class EdgeMoeBackend(BackendBase):
     # ---- cost of one op from its steps ------------------------------------------------------------
     def _cost(self, op: Op, hw: EdgeMoeConfig, steps: list[Step], fused_into: str, ticks: int,
               modelled: list[int]) -> OpCost:
-        k = dynamic_coefficient_w()
+        k = dynamic_coefficient_w(hw)
         w = _unit_weights(hw)
         busy: dict[str, int] = {}
         energy = 0.0

@@ -106,6 +106,9 @@ class EdgeMoeConfig:
                 problems.append(f"field 'weight_buffer_words' = {self.weight_buffer_words}: must be a multiple of the "
                                 f"tile linear_in x linear_out = {self.linear_in * self.linear_out} "
                                 "(the buffer is stored as tiles, linear.hpp:15-18)")
+        if self.static_power_w >= self.reference_power_w:
+            problems.append(f"field 'static_power_w' = {self.static_power_w}: must be below reference_power_w = "
+                            f"{self.reference_power_w} (the rest is the calibrated dynamic power)")
         if problems:
             raise ConfigError(f"hardware '{self.name}'", problems)
         if not self.enforce_board_limits:
