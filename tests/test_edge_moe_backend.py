@@ -258,3 +258,8 @@ def test_the_breakdown_plot_can_stack_latency_by_block_so_moe_layers_show(tmp_pa
     assert png.stat().st_size > 10_000
     with pytest.raises(HwsimError, match="plot stacking"):
         report.plot_breakdown(png, stack="unit")
+
+
+def test_a_task_index_out_of_range_is_one_line_from_the_python_api_too():
+    with pytest.raises(HwsimError, match=r"task 5: not a task of this model \(allowed: semseg, depth\)"):
+        build_workload(load_model("m3vit-cityscapes"), task=5)

@@ -233,7 +233,7 @@ class Emitter:
         route_here = not moe.shared_router or first_layer in (None, layer)
         if image and route_here:
             self.eltwise(p + "pool", layer, "moe", b * tokens * dim, op="mean", out=("matmul", "gate"))
-        gate_task = (task or 0) if moe.routing == "task" else None
+        gate_task = moe.task_index(task) if moe.routing == "task" else None   # one line if it is not a task
         gname = p + "gate"
         loads = moe.loads_for(rows, layer if route_here or first_layer is None else first_layer, gate_task)
         if moe.capacity_factor is not None and not image:
