@@ -39,6 +39,11 @@ def _workload(args):
 
 def cmd_estimate(args) -> int:
     from hwsim.estimate import estimate
+    from hwsim.paths import PLOT_SUFFIXES, check_output
+    check_output(args.output, "-o")
+    check_output(args.plot, "--plot", PLOT_SUFFIXES)
+    check_output(args.roofline, "--roofline", PLOT_SUFFIXES)
+    check_output(args.trace, "--trace", (".json",))
     workload = _workload(args)
     hw = _hardware(args)
     report = estimate(workload, hw, args.mode, keep_timeline=bool(args.trace))
@@ -69,6 +74,8 @@ def cmd_compare(args) -> int:
     from hwsim.config import parse_overrides
     from hwsim.estimate import estimate
     from hwsim.hardware import load_hardware
+    from hwsim.paths import PLOT_SUFFIXES, check_output
+    check_output(args.plot, "--plot", PLOT_SUFFIXES)
     workload = _workload(args)
     hws = [load_hardware(h, parse_overrides(args.set)) for h in args.hardware]
     comparison = Comparison(tuple(estimate(workload, hw, args.mode) for hw in hws))
@@ -136,7 +143,7 @@ def cmd_presets(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hwsim.estimate import MODES
+    from hwsim import MODES
     p = argparse.ArgumentParser(prog="hwsim", description="Latency/energy simulator and RTL generator for ViT accelerators.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from numba import njit
 
 MAX_DEPS = 4   # the dependency width the builders use by default; a block may be wider
 NONE = -1   # empty dependency slot
@@ -64,8 +64,7 @@ def single_task_block(resource: str, ticks: int, label: str = "compute") -> Task
                      np.array([[PREV]], np.int64), label=np.zeros(1, np.int64), labels=(label,))
 
 
-@njit(cache=True)
-def _schedule(res, cycles, deps, n_res):
+def _schedule_loop(res, cycles, deps, n_res):
     n = res.shape[0]
     start = np.empty(n, np.int64)
     end = np.empty(n, np.int64)
@@ -80,6 +79,19 @@ def _schedule(res, cycles, deps, n_res):
         end[i] = t + cycles[i]
         free[res[i]] = end[i]
     return start, end
+
+
+@lru_cache(maxsize=1)
+def _compiled():
+    """The scheduler compiled with numba on first use (importing the engine does not import numba, so
+    analytic estimates and ``hwsim --help`` never pay for it)."""
+    from numba import njit
+    return njit(cache=True)(_schedule_loop)
+
+
+def _schedule(res, cycles, deps, n_res):
+    """(start, end) ticks of every task: the rule of the module docstring in one compiled pass."""
+    return _compiled()(res, cycles, deps, n_res)
 
 
 def schedule_reference(res, cycles, deps, n_res):

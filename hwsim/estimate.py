@@ -1,6 +1,7 @@
 """The Python API: estimate a workload on a hardware config of any kind, in cycle or analytic mode."""
 from __future__ import annotations
 
+from hwsim import MODES
 from hwsim.backends.base import OpCost, check_supported
 from hwsim.engine import TaskGraph, Timeline
 from hwsim.errors import UnknownName
@@ -8,7 +9,7 @@ from hwsim.kinds import backend_for
 from hwsim.report import KindInfo, OpRow, Report
 from hwsim.workload import MatMul, Workload
 
-MODES = ("cycle", "analytic")
+__all__ = ["MODES", "estimate", "gemm_result"]
 
 
 def _row(op, cost: OpCost, ticks: int, info: KindInfo, static_pj_per_tick: float | None, bound: str) -> OpRow:

@@ -15,7 +15,7 @@ summed, of the totals.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Mapping, Protocol, Sequence
 
 import numpy as np
@@ -109,7 +109,6 @@ class BackendBase:
 
     def lower(self, op: Op, hw) -> tuple[TaskBlock, OpCost]:
         cost = self.analytic(op, hw)
-        from dataclasses import replace
         return single_task_block(cost.unit, cost.ticks, label=op.kind), replace(cost, ticks=0)
 
     def point_evaluator(self, workload, base):
