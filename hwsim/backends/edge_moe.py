@@ -351,16 +351,16 @@ class EdgeMoeBackend(BackendBase):
         """Calls back to back; with ``loads_overlap`` a load costs only what exceeds the compute call
         before it (edge_moe_loops.m3vit_image_cycles' rule)."""
         out = []
-        prev_compute = 0
+        hide = 0         # cycles of the last compute call a following load can still hide behind
         for op in ops:
             steps, fused = plan(op, hw)
             modelled = []
             for s in steps:
                 c = s.cyc.modelled
                 if s.load and hw.loads_overlap:
-                    c = max(0, c - prev_compute)
-                if not s.load:
-                    prev_compute = s.cyc.modelled
+                    c, hide = max(0, c - hide), max(0, hide - c)
+                elif not s.load:
+                    hide = c
                 modelled.append(c)
             out.append(self._cost(op, hw, steps, fused, sum(modelled), modelled))
         return out
