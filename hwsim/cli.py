@@ -28,7 +28,7 @@ def _emit(text: str, out: str | None) -> None:
 def _workload(args):
     from hwsim.workload import load_workload
     overrides = {k: v for k, v in (("batch", args.batch), ("image_size", args.image_size)) if v is not None}
-    return load_workload(args.model, **overrides)
+    return load_workload(args.model, task=getattr(args, "task", None), **overrides)
 
 
 def cmd_estimate(args) -> int:
@@ -48,7 +48,7 @@ def cmd_estimate(args) -> int:
     else:
         _emit(report.to_table(None if args.all or args.output or args.by else 40, by=args.by), args.output)
     if args.plot:
-        report.plot_breakdown(args.plot)
+        report.plot_breakdown(args.plot, stack=args.plot_by)
     if args.roofline:
         from hwsim.kinds import backend_for
         peaks = backend_for(hw).peak_rates(hw)
@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", choices=FORMATS, default="table")
     e.add_argument("-o", "--output", help="write the report here instead of stdout")
     e.add_argument("--plot", help="PNG: per-layer energy and latency breakdown")
+    e.add_argument("--plot-by", choices=("kind", "block"), default="kind",
+                   help="--plot: stack each layer's latency by op kind (default) or by block (attn, mlp, moe)")
     e.add_argument("--roofline", help="PNG: roofline plot of the GEMMs")
     e.add_argument("--trace", help="Chrome/Perfetto trace JSON of the timeline (cycle mode)")
     e.add_argument("--trace-detail", choices=("op", "task"), default="op",
@@ -159,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a hardware field (repeatable)")
     e.add_argument("--batch", type=int, help="batch size (default 1)")
     e.add_argument("--image-size", type=int, help="input image edge in pixels (default 224)")
+    e.add_argument("--task", help="task whose MoE gate runs (task routing; default: the model's first task)")
     e.add_argument("--all", action="store_true", help="table: list every op")
     e.add_argument("--by", choices=("layer", "block"), help="sum rows per layer or per block (table, csv; json adds 'groups')")
     e.set_defaults(func=cmd_estimate)

@@ -381,9 +381,13 @@ class Report:
         Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
 
     # ---- plots -----------------------------------------------------------------------------------
-    def plot_breakdown(self, path: str | Path) -> None:
+    def plot_breakdown(self, path: str | Path, stack: str = "kind") -> None:
         """Stacked bars per layer (from the structure the ops carry): energy by component (top, when the
-        backend models energy) and latency by op kind (bottom)."""
+        backend models energy) and latency by op kind, or by block with ``stack='block'`` (attn, mlp,
+        moe, ...; bottom)."""
+        if stack not in ("kind", "block"):
+            from hwsim.errors import UnknownName
+            raise UnknownName("plot stacking", stack, ("kind", "block"))
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -393,7 +397,8 @@ class Report:
             d = groups.setdefault(g, {"energy": {}, "latency": {}})
             for k, v in (r.energy_by_component_pj or {}).items():
                 d["energy"][k] = d["energy"].get(k, 0.0) + v
-            d["latency"][r.kind] = d["latency"].get(r.kind, 0.0) + r.latency_s
+            cat = r.kind if stack == "kind" else (r.block or r.kind)
+            d["latency"][cat] = d["latency"].get(cat, 0.0) + r.latency_s
         names = list(groups)
         panels = ([("energy", 1e-6, "energy (µJ)")] if self.info.has_energy else []) + [("latency", 1e3, "latency (ms)")]
         fig, axes = plt.subplots(len(panels), 1, figsize=(max(8, 0.45 * len(names)), 3.5 * len(panels)), sharex=True,

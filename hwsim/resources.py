@@ -17,6 +17,8 @@ DATA = "hwsim.data"        # hwsim/data/*: cost tables (tech.yaml, unit_costs.js
 
 
 def _root(package: str) -> Traversable:
+    """The package's files; for the zoo run from a checkout without an install (``PYTHONPATH=repo``),
+    where ``hwsim.zoo`` exists only through setup.py's mapping, the top-level ``models/`` folder."""
     try:
         return resources.files(package)
     except ModuleNotFoundError:

@@ -10,15 +10,13 @@ Golden numbers and where they come from (docs/optical4f.md has the derivations):
   pair counts 1,220,800 and 148,792 follow from the authors' code (riadibadulla/simulator models.py @ a093a1f).
 """
 import json
-import math
 
-import numpy as np
 import pytest
 
 from hwsim.backends import optical4f_model as om
 from hwsim.backends.optical4f import crossover_refresh_hz, optical_layer
 from hwsim.cli import main
-from hwsim.errors import ConfigError, HwsimError
+from hwsim.errors import ConfigError
 from hwsim.estimate import estimate
 from hwsim.hardware import load_hardware, replace_fields
 from hwsim.kinds import backend

@@ -235,14 +235,14 @@ class Emitter:
         route_here = not moe.shared_router or first_layer in (None, layer)
         if image and route_here:
             self.eltwise(p + "pool", layer, "moe", b * tokens * dim, op="mean", out=("matmul", "gate"))
-        gate_task = (task or 0) if moe.routing == "task" else None
+        gate_task = moe.task_index(task) if moe.routing == "task" else None   # one line if it is not a task
         gname = p + "gate"
-        if route_here:
-            self._gate(gname, p, layer, rows, dim, moe, gate_task)
-        loads = moe.loads_for(rows, layer if route_here or first_layer is None else first_layer)
+        loads = moe.loads_for(rows, layer if route_here or first_layer is None else first_layer, gate_task)
         if moe.capacity_factor is not None and not image:
             cap = ceil(moe.capacity_factor * rows * moe.top_k / moe.experts)
             loads = [min(x, cap) for x in loads]
+        if route_here:
+            self._gate(gname, p, layer, rows, dim, moe, gate_task, loads)
         per_row = tokens if image else 1
         for e, load in enumerate(loads):
             if load == 0:
@@ -252,9 +252,9 @@ class Emitter:
         self.eltwise(p + "combine", layer, "moe", sum(loads) * per_row * dim, op="muladd", out=("eltwise", ""))
         return loads
 
-    def _gate(self, gname, p, layer, rows, dim, moe, gate_task):
+    def _gate(self, gname, p, layer, rows, dim, moe, gate_task, loads=()):
         self.linear(gname, "gate", layer, "moe", rows, dim, moe.experts, out=("softmax", ""), cls=Gate,
-                    top_k=moe.top_k, routing=moe.routing, task=gate_task,
+                    top_k=moe.top_k, routing=moe.routing, task=gate_task, loads=tuple(loads),
                     weight=gname if gate_task is None else f"{p}gate.task{gate_task}")
         self.ops.append(Softmax(name=p + "gate.softmax", rows=rows, length=moe.experts, layer=layer, block="moe",
                                 attention="",

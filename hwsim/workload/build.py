@@ -89,7 +89,7 @@ def build_workload(spec, task: int | None = None) -> Workload:
     b, d, h = spec.batch, spec.dim, spec.heads
     em = Emitter(spec, b)
     g = spec.image_size
-    em.ops.append(Conv2d(name="patch_embed", in_ch=spec.in_chans, out_ch=d, in_h=g, in_w=g, kernel=spec.patch,
+    em.ops.append(Conv2d(name="patch_embed", in_ch=spec.in_chans, out_ch=d, in_h=g, in_w=spec.width, kernel=spec.patch,
                          stride=spec.patch, count=b, bits=spec.bits("matmul", "patch_embed"),
                          out_bits=spec.bits("matmul", "patch_embed"), block="embed", weight="patch_embed",
                          arith=spec.gemm_arith("conv2d", "patch_embed")))
@@ -125,7 +125,8 @@ def build_workload(spec, task: int | None = None) -> Workload:
             em.eltwise(p + "add2", i, "mlp", b * t * d)
         if i in exits:
             _exit_head(em, spec, i, t, sorted(exits).index(i), len(exits))
-    em.norm("norm", None, "norm", b * t, d, out=("matmul", "head"))
+    if spec.final_norm:
+        em.norm("norm", None, "norm", b * t, d, out=("matmul", "head"))
     if spec.num_classes:
         em.linear("head", "head", None, "head", b, d, spec.num_classes, out=("matmul", "head"))
     return Workload(model=spec.name, ops=tuple(em.ops), batch=b,

@@ -129,7 +129,9 @@ class MoESpec:
     (normalised; rounded by largest remainder); or ``{skew: s, seed: n}`` (multinomial draw from a
     Zipf(s) distribution over a seeded random expert order). ``capacity_factor``: each expert takes
     at most ceil(cf * rows * top_k / experts) rows (token routing; the rest are dropped, as in
-    V-MoE); None = no cap.
+    V-MoE); None = no cap. ``task_names`` (routing task): one name per task, so a task is picked by
+    name (``hwsim estimate --task NAME``); ``task_loads``: {task name: loads} for tasks whose routing
+    differs (a task's gate sends tokens to other experts); tasks not listed use ``loads``.
     """
     layers: tuple | str = field("odd", doc="0-based layer indices, or all/odd/even")
     experts: int = field(positive=True)
@@ -141,23 +143,14 @@ class MoESpec:
     capacity_factor: float | None = field(None, positive=True)
     expert_arith: tuple | None = field(None, doc="GEMM arithmetic per expert (ShiftAddViT mul/shift experts)")
     shared_router: bool = field(False, doc="one router decision reused by every MoE layer (Mobile V-MoE)")
+    task_names: tuple | None = field(None, doc="routing task: one name per task (default task0, task1, ...)")
+    task_loads: dict | None = field(None, doc="routing task: {task name: loads} overriding loads for that task")
 
     def check(self, depth: int, problems: list[str]) -> tuple[int, ...]:
         layers = _layer_list(self.layers, depth, "moe.layers", problems)
         if self.top_k > self.experts:
             problems.append(f"field 'moe.top_k' = {self.top_k}: must be <= moe.experts ({self.experts})")
-        if isinstance(self.loads, str) and self.loads != "uniform":
-            problems.append(f"field 'moe.loads' = {self.loads!r}: allowed: uniform, a list, {{skew, seed}}")
-        elif isinstance(self.loads, tuple):
-            if len(self.loads) != self.experts:
-                problems.append(f"field 'moe.loads': has {len(self.loads)} entries, expected experts = {self.experts}")
-            elif any(not _is_num(v) or v < 0 for v in self.loads) or not sum(self.loads) > 0:
-                problems.append("field 'moe.loads': entries must be non-negative numbers with a positive sum")
-        elif isinstance(self.loads, dict):
-            extra = set(self.loads) - {"skew", "seed"}
-            if extra or not _is_num(self.loads.get("skew")) or self.loads["skew"] < 0 \
-                    or not _is_int(self.loads.get("seed", 0)):
-                problems.append(f"field 'moe.loads' = {self.loads!r}: expected {{skew: number >= 0, seed: integer}}")
+        problems += _check_loads(self.loads, self.experts)
         if self.expert_arith is not None:
             if len(self.expert_arith) != self.experts:
                 problems.append(f"field 'moe.expert_arith': has {len(self.expert_arith)} entries, "
@@ -167,20 +160,53 @@ class MoESpec:
                 problems.append(f"field 'moe.expert_arith' = {bad!r}: allowed: {', '.join(GEMM_ARITH)}")
         if self.routing != "task" and self.tasks != 1:
             problems.append(f"field 'moe.tasks' = {self.tasks}: only routing: task has several gates")
+        if self.task_names is not None:
+            if len(self.task_names) != self.tasks or len(set(self.task_names)) != len(self.task_names) \
+                    or not all(isinstance(n, str) and n for n in self.task_names):
+                problems.append(f"field 'moe.task_names' = {list(self.task_names)!r}: expected {self.tasks} "
+                                "distinct names (one per task)")
+        for name, loads in (self.task_loads or {}).items():
+            if name not in self.names():
+                problems.append(f"field 'moe.task_loads' key {name!r}: not a task (allowed: {', '.join(self.names())})")
+            else:
+                problems += [p.replace("'moe.loads'", f"'moe.task_loads.{name}'")
+                             for p in _check_loads(loads, self.experts)]
         return layers
 
-    def loads_for(self, rows: int, layer: int) -> list[int]:
+    def names(self) -> tuple[str, ...]:
+        """Task names, in gate order (``task_names``, or task0, task1, ...)."""
+        return tuple(self.task_names) if self.task_names else tuple(f"task{i}" for i in range(self.tasks))
+
+    def task_index(self, name: str | int | None) -> int:
+        """Gate index of task ``name`` (a name, or an index as int or digit string); None -> 0.
+        Raises HwsimError naming the task and the allowed names."""
+        names = self.names()
+        if name is None:
+            return 0
+        if name in names:
+            return names.index(name)
+        if isinstance(name, int) or (isinstance(name, str) and name.isdigit()):
+            if 0 <= int(name) < len(names):
+                return int(name)
+        raise HwsimError(f"task {name!r}: not a task of this model (allowed: {', '.join(names)})")
+
+    def loads_for(self, rows: int, layer: int, task: int | None = None) -> list[int]:
         """Rows (tokens, or images for image routing) each expert receives, summing to rows * top_k
-        before the capacity cap. Deterministic: the skewed draw is seeded by (seed, layer)."""
+        before the capacity cap. Deterministic: the skewed draw is seeded by (seed, layer).
+        ``task``: gate index (task routing); its ``task_loads`` entry wins over ``loads``."""
         total = rows * self.top_k
         e = self.experts
-        if self.loads == "uniform":
+        loads = self.loads
+        if task is not None and self.task_loads and self.names()[task] in self.task_loads:
+            loads = self.task_loads[self.names()[task]]
+            loads = tuple(loads) if isinstance(loads, list) else loads
+        if loads == "uniform":
             w = np.ones(e)
-        elif isinstance(self.loads, tuple):
-            w = np.asarray(self.loads, dtype=float)
+        elif isinstance(loads, tuple):
+            w = np.asarray(loads, dtype=float)
         else:
-            rng = np.random.default_rng([int(self.loads.get("seed", 0)), layer])
-            zipf = 1.0 / np.arange(1, e + 1) ** float(self.loads["skew"])
+            rng = np.random.default_rng([int(loads.get("seed", 0)), layer])
+            zipf = 1.0 / np.arange(1, e + 1) ** float(loads["skew"])
             p = zipf[rng.permutation(e)]
             return [int(x) for x in rng.multinomial(total, p / p.sum())]
         share = w / w.sum() * total
@@ -188,6 +214,26 @@ class MoESpec:
         for i in np.argsort(-(share - out), kind="stable")[: total - out.sum()]:
             out[i] += 1
         return [int(x) for x in out]
+
+
+def _check_loads(loads, experts: int) -> list[str]:
+    """Problems of a ``loads`` value: uniform, a list of per-expert weights, or {skew, seed}."""
+    if isinstance(loads, list):
+        loads = tuple(loads)
+    if isinstance(loads, str) and loads != "uniform":
+        return [f"field 'moe.loads' = {loads!r}: allowed: uniform, a list, {{skew, seed}}"]
+    if isinstance(loads, tuple):
+        if len(loads) != experts:
+            return [f"field 'moe.loads': has {len(loads)} entries, expected experts = {experts}"]
+        if any(not _is_num(v) or v < 0 for v in loads) or not sum(loads) > 0:
+            return ["field 'moe.loads': entries must be non-negative numbers with a positive sum"]
+    elif isinstance(loads, dict):
+        extra = set(loads) - {"skew", "seed"}
+        if extra or not _is_num(loads.get("skew")) or loads["skew"] < 0 or not _is_int(loads.get("seed", 0)):
+            return [f"field 'moe.loads' = {loads!r}: expected {{skew: number >= 0, seed: integer}}"]
+    elif not isinstance(loads, str):
+        return [f"field 'moe.loads' = {loads!r}: allowed: uniform, a list, {{skew, seed}}"]
+    return []
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -291,6 +291,7 @@ class Gate(MatMul):
     top_k: int = 1
     routing: str = "token"
     task: int | None = None
+    loads: tuple[int, ...] = ()      # rows each expert receives from this router (after any capacity cap)
 
 
 VECTOR_KINDS = ("softmax", "gelu", "layernorm", "eltwise")

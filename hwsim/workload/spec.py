@@ -27,6 +27,7 @@ NESTED = {"token_reduction": F.TokenReduction, "moe": F.MoESpec, "early_exit": F
 class ModelSpec(NumericsMixin):
     name: str
     image_size: int = field(224, positive=True, doc="input height = width, pixels")
+    image_width: int | None = field(None, positive=True, doc="input width when not square (default image_size)")
     patch: int = field(positive=True, doc="patch edge, pixels")
     depth: int = field(positive=True, doc="transformer blocks")
     dim: int = field(positive=True, doc="embedding width")
@@ -52,12 +53,18 @@ class ModelSpec(NumericsMixin):
     token_reduction: F.TokenReduction | None = None
     moe: F.MoESpec | None = None
     early_exit: F.EarlyExit | None = None
+    final_norm: bool = field(True, doc="LayerNorm after the last block (False: the encoder ends at the last block)")
     source: str = ""
     spec_file: str = ""
 
     @property
+    def width(self) -> int:
+        """Input width in pixels (``image_width``, else square)."""
+        return self.image_width or self.image_size
+
+    @property
     def patch_tokens(self) -> int:
-        return (self.image_size // self.patch) ** 2
+        return (self.image_size // self.patch) * (self.width // self.patch)
 
     @property
     def tokens(self) -> int:
@@ -85,6 +92,8 @@ def _validate(spec: ModelSpec, source: str) -> ModelSpec:
     problems = []
     if spec.image_size % spec.patch:
         problems.append(f"field 'image_size' = {spec.image_size}: must be a multiple of patch ({spec.patch})")
+    if spec.width % spec.patch:
+        problems.append(f"field 'image_width' = {spec.image_width}: must be a multiple of patch ({spec.patch})")
     if spec.dim % spec.heads:
         problems.append(f"field 'heads' = {spec.heads}: must divide dim ({spec.dim})")
     F.check_bits_map(spec.precision, "precision", problems)
