@@ -46,7 +46,7 @@ def spec_file(tmp_path, **extra):
 
 def test_sweep_and_pareto_check_their_outputs_first(capsys, tmp_path):
     spec = spec_file(tmp_path)
-    one_line_error(capsys, ["sweep", str(spec), "-o", str(tmp_path / "r.txt"), "-q"], "allowed: .parquet, .csv")
+    one_line_error(capsys, ["sweep", str(spec), "-o", str(tmp_path / "r.txt"), "-q"], "must end in .parquet")
     one_line_error(capsys, ["sweep", str(spec), "-o", str(tmp_path / "no" / "r.csv"), "-q"], "does not exist")
     out = str(tmp_path / "r.csv")
     assert main(["sweep", str(spec), "-o", out, "-q"]) == 0

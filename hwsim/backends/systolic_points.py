@@ -151,7 +151,7 @@ def _gemm_totals_kernel(m, k, n, count, mult, rows, cols, df, ifk, fk, ofk, wb, 
             l0 = np.int64(np.ceil(load0 / b))
             dc = np.int64(np.ceil(dram_b / b))
             cycles = l0 + max(compute, dc - l0 - sl) + sl
-            if dc - l0 - sl > compute:
+            if dc > compute:     # memory-bound: the DRAM is busier than the array (hwsim.estimate's bound)
                 stalled = True
             # energy-side byte counts, as SystolicBackend._gemm_cost rounds them
             dram_bytes = np.rint((cnt * d_if + cnt * d_f + cnt * store_words) * w + cnt * spill)
@@ -172,7 +172,7 @@ class PointEvaluator:
     ``base`` supplies every field not given per point. :meth:`evaluate` takes ``params``: field name ->
     1-D array (one value per point) or scalar, and returns per-point arrays (units in the names):
     ``cycles`` (int64), ``latency_s``, ``energy_pj`` (incl. leakage), ``edp_pj_s`` (energy x latency,
-    pJ*s), ``area_mm2``, ``stalled`` (some GEMM is DRAM-bound in steady state).
+    pJ*s), ``area_mm2``, ``stalled`` (some GEMM is bound by memory: its DRAM transfers take longer than its compute).
     """
 
     # the swept fields this evaluator covers (others fall back to per-point estimates)
@@ -299,7 +299,7 @@ class PointEvaluator:
         sram_bytes = sram_words * wb + dram_bytes
         mult = self._mult
         return {"cycles": (mult * cf["cycles"]).sum(axis=0), "sram_bytes": (mult * sram_bytes).sum(axis=0),
-                "dram_bytes": (mult * dram_bytes).sum(axis=0), "stalled": cf["stalled"].any(axis=0)}
+                "dram_bytes": (mult * dram_bytes).sum(axis=0), "stalled": (cf["dram_cycles"] > cf["compute"]).any(axis=0)}
 
 
 def _py(v):

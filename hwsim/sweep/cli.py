@@ -57,7 +57,7 @@ def cmd_pareto(args) -> int:
     import yaml
 
     from hwsim.paths import PLOT_SUFFIXES, check_output
-    from hwsim.sweep.pareto import hardware_of, pareto, read_metadata   # the function, not the module of the same name
+    from hwsim.sweep import hardware_of, pareto, read_metadata
     check_output(args.plot, "--plot", PLOT_SUFFIXES)
     check_output(args.by_axis, "--by-axis", PLOT_SUFFIXES)
     check_output(args.best_dir, "--best-dir", directory=True)
