@@ -60,7 +60,7 @@ def test_gemm_topology_csv_gives_one_object_per_row_in_order(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["estimate", "vit-x", "systolic"], "unknown model 'vit-x'; available: deit-b16"),
+    (["estimate", "vit-x", "systolic"], "unknown model 'vit-x'; available: alexnet-imagenet, deit-b16"),
     (["estimate", "vit-b16", "systolic-9x9"], "unknown hardware preset 'systolic-9x9'; available:"),
     (["estimate", "vit-b16", "systolic", "--set", "dataflow=xs"], "field 'dataflow' = 'xs': allowed: ws, os, is"),
     (["estimate", "vit-b16", "systolic", "--set", "rows=0"], "field 'rows' = 0: must be > 0"),
