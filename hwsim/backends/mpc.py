@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from functools import lru_cache
 
 from hwsim.backends import mpc_protocols as P
 from hwsim.backends.base import BackendBase, OpCost
@@ -103,18 +104,25 @@ def proto_cost(op: Op, hw: MpcConfig, p: P.CryptenParams | None = None) -> P.Pro
     why = unsupported_reason(op)
     if why:
         raise HwsimError(f"the mpc backend cannot cost {op.name}: {why}")
+    # identical ops of different layers cost the same: evaluate each shape once (the library is pure Python)
+    return _proto_cost(dataclasses.replace(op, name="", layer=None, weight=""), hw.private_weights,
+                       hw.head_batching, p)
+
+
+@lru_cache(maxsize=4096)
+def _proto_cost(op: Op, private_weights: bool, head_batching: str, p: P.CryptenParams) -> P.ProtoCost:
     c = op.count
     if isinstance(op, Conv2d):
         g = op.gemm()
         groups, rows = op.groups, op.count * g.m
-        if not hw.private_weights:
+        if not private_weights:
             return P.matmul_public((groups * rows, g.k), (g.k, g.n), p)
         if groups == 1:
             return P.matmul((rows, g.k), (g.k, g.n), p)
         return P.matmul((groups, rows, g.k), (groups, g.k, g.n), p)
     if isinstance(op, MatMul):
         if op.static_weights:
-            lin = P.matmul if hw.private_weights else P.matmul_public
+            lin = P.matmul if private_weights else P.matmul_public
             return lin((c * op.m, op.k), (op.k, op.n), p)
         cost = P.matmul((c, op.m, op.k), (c, op.k, op.n), p)
         if isinstance(op.head, tuple) and 0 not in op.head:
@@ -123,7 +131,7 @@ def proto_cost(op: Op, hw: MpcConfig, p: P.CryptenParams | None = None) -> P.Pro
         return cost
     if isinstance(op, Softmax):
         cost = P.attention(op.attention, (c, op.rows, op.length), p)
-        if hw.head_batching == "per_head":
+        if head_batching == "per_head":
             k = _heads_in(op)
             cost = dataclasses.replace(cost, rounds=cost.rounds * k, offline_tuples=cost.offline_tuples * k)
         return cost
