@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from hwsim.kinds import KINDS
+
 from hwsim.cli import main
 
 
@@ -79,7 +81,7 @@ def test_bad_input_gives_one_line_and_exit_2(capsys, argv, message):
 @pytest.mark.parametrize("content, message", [
     ("kind: systolic\nrows: [32\n", "malformed YAML at line"),
     ("- just\n- a list\n", "expected a YAML mapping"),
-    ("kind: tpu\nrows: 4\n", "field 'kind' = 'tpu': allowed: roofline, systolic"),
+    ("kind: tpu\nrows: 4\n", "field 'kind' = 'tpu': allowed: " + ", ".join(sorted(KINDS))),
     ("kind: systolic\nrows: 4\ncols: -2\nword_bits: 8.5\n", "field 'cols' = -2: must be > 0; field 'word_bits' = 8.5"),
 ])
 def test_bad_hardware_yaml(capsys, tmp_path, content, message):
