@@ -205,6 +205,7 @@ def test_bad_mask_file_one_line(tmp_path, mask, message):
     ("attention: cosine", "field 'attention' = 'cosine': allowed: softmax, relu_softmax, scaling"),
     ("attention: [softmax]", "field 'attention': has 1 entries, expected depth = 2"),
     ("attention: [softmax, [softmax, scaling]]", "field 'attention[1]': has 2 head kinds, expected heads = 4"),
+    ("attention: [softmax, [hilo, hilo, softmax, softmax]]", "field 'attention[1]': hilo is a whole-layer kind"),
 ])
 def test_attention_kind_errors(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):

@@ -147,6 +147,8 @@ class Emitter:
                 raise HwsimError(f"{p}: hilo is a whole-layer attention kind (LITv2), not mixable per head")
             return self.hilo(p, layer, tokens - extra_tokens, dim, heads, *hilo)
         shared = "shared_dwconv" in kinds
+        if shared and set(kinds) != {"shared_dwconv"}:
+            raise HwsimError(f"{p}: shared_dwconv is a whole-layer attention kind (ConvShareViT), not mixable per head")
         if shared:
             side = _square(tokens - extra_tokens, f"{p} shared_dwconv")
             k = dwconv_kernel

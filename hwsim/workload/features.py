@@ -262,6 +262,11 @@ def check_attention(value, depth: int, heads: int, problems: list[str]) -> list[
         if bad:
             problems.append(f"field 'attention[{i}]' = {bad[0]!r}: allowed: {', '.join(ATTENTION_KINDS)}")
             return None
+        whole = {"hilo", "shared_dwconv"} & set(row)
+        if whole and len(set(row)) > 1:
+            problems.append(f"field 'attention[{i}]': {sorted(whole)[0]} is a whole-layer kind (its own projections), "
+                            "it cannot be mixed with other head kinds")
+            return None
         out.append(row)
     return out
 

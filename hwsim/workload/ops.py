@@ -182,7 +182,9 @@ class Conv2d(Op):
 class Softmax(Op):
     """Row normalisation of attention scores over rows of ``length`` elements; ``rows`` per instance.
     ``attention`` says which normalisation: ``softmax`` (exp), ``relu_softmax`` (relu(x)/sum) or
-    ``2quad`` ((x+c)^2/sum); a backend that does not look at it costs all three as a softmax."""
+    ``2quad`` ((x+c)^2/sum); ``hilo`` and ``shared_dwconv`` layers normalise with an exp softmax and
+    carry their layer's kind; '' for a softmax outside attention (an MoE router). A backend that does
+    not look at it costs all of them as a softmax."""
     rows: int
     length: int
     attention: str = "softmax"
