@@ -425,6 +425,10 @@ def _short(name: str) -> str:
 
 
 def _count(v) -> str:
+    """Counters in the table: thousands separators; a fractional value below 1000 (e.g. a counter in
+    seconds) keeps 3 significant digits instead of rounding to 0 or 1."""
+    if isinstance(v, float) and not v.is_integer() and abs(v) < 1000:
+        return f"{v:.3g}"
     return f"{v:,.0f}" if isinstance(v, (int, float)) else str(v)
 
 

@@ -161,6 +161,15 @@ def test_latency_is_rounds_times_rtt_plus_bytes_over_bandwidth_plus_compute():
     assert t["offline_latency_s"] > 0 and t["energy_pj"] is None
 
 
+def test_a_communication_only_config_has_no_compute_term_and_valid_json():
+    hw = load_hardware("mpc-2pc-mpcvit-fit")           # compute_flops_per_s: null
+    r = estimate(load_workload("mpcvit-cifar-scaling"), hw, "analytic")
+    t = r.totals()
+    assert t["latency_s"] == pytest.approx(t["rounds"] * hw.rtt_s + t["comm_bytes"] / 2 / hw.bandwidth_bytes_per_s,
+                                           rel=1e-6)
+    assert json.loads(r.to_json())["hardware_config"]["compute_flops_per_s"] is None
+
+
 def test_cycle_mode_equals_analytic_and_shows_link_and_compute(tmp_path):
     w = load_workload("mpcvit-cifar-mu0.7")
     a, c = estimate(w, LAN, "analytic"), estimate(w, LAN, "cycle", keep_timeline=True)

@@ -35,8 +35,8 @@ all heads: exact at batch 1, the case MPCViT reports).
 
 Time (``has_clock`` False, one tick = 1 ns): per op ``link = rounds x rtt_s + comm_bytes / 2 /
 bandwidth_bytes_per_s`` (``comm_bytes`` is CrypTen's per-party sent + received count; the link carries
-half of it in each direction at once) and ``compute = local_ops / compute_flops_per_s``; the op takes
-``link + compute`` (CrypTen alternates local work and openings, nothing overlaps). Cycle mode lowers an
+half of it in each direction at once) and ``compute = local_ops / compute_flops_per_s`` (0 when that is
+null); the op takes ``link + compute`` (CrypTen alternates local work and openings, nothing overlaps). Cycle mode lowers an
 op to a ``link`` task then a ``compute`` task, so the trace shows both; analytic mode is the same sum.
 
 Offline (preprocessing) phase, as counters: what a trusted dealer would send (CrypTen's TTP provider:
@@ -147,9 +147,10 @@ def times_s(cost: P.ProtoCost, hw: MpcConfig) -> tuple[float, float, float]:
     ``mpc_protocols.latency_s`` with the counted bandwidth 2 x ``bandwidth_bytes_per_s``."""
     link = P.latency_s(dataclasses.replace(cost, local_ops=0), rtt_s=hw.rtt_s,
                        bandwidth_bytes_per_s=2 * hw.bandwidth_bytes_per_s)
-    compute = cost.local_ops / hw.compute_flops_per_s
+    rate = hw.compute_flops_per_s
+    compute = cost.local_ops / rate if rate else 0.0
     offline = (cost.offline_tuples * hw.rtt_s + cost.offline_bytes / hw.bandwidth_bytes_per_s
-               + cost.offline_macs / hw.compute_flops_per_s)
+               + (cost.offline_macs / rate if rate else 0.0))
     return link, compute, offline
 
 

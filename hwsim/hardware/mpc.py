@@ -27,7 +27,8 @@ class MpcConfig:
     whose CrypTen count is ``comm_bytes`` (bytes one party sends plus receives) occupies the link for
     ``comm_bytes / 2 / bandwidth_bytes_per_s``. ``compute_flops_per_s``: local share arithmetic, in
     ring operations per second (one 64-bit multiply or multiply-accumulate = one operation; CrypTen
-    runs them in torch on the CPU).
+    runs them in torch on the CPU); ``null`` leaves the compute term out (a communication-only model,
+    as the MPCViT fit).
 
     Cross-field checks (one ConfigError, exit 2): a ring too small for the fixed point
     (``2 * frac_bits >= ring_bits``: a product of two fixed-point numbers must fit), and the
@@ -43,7 +44,8 @@ class MpcConfig:
     frac_bits: int = field(16, min=0, doc="fixed-point fractional bits (CrypTen encoder.precision_bits: 16)")
     bandwidth_bytes_per_s: float = field(positive=True, doc="link bandwidth in each direction, bytes/s")
     rtt_s: float = field(min=0.0, doc="one communication round (round trip), s")
-    compute_flops_per_s: float = field(positive=True, doc="local ring ops (64-bit multiply/MAC) per second")
+    compute_flops_per_s: float | None = field(positive=True, doc="local ring ops (64-bit multiply/MAC) per "
+                                              "second; null = no compute term (communication only)")
     private_weights: bool = field(True, doc="weights secret-shared (MPCFormer, MPCViT) or public (no communication)")
     head_batching: str = field("per_kind", choices=HEAD_BATCHING,
                                doc="per_kind: heads of one kind in one tensor (CrypTen batching, the issue's "
