@@ -26,8 +26,9 @@ def _emit(text: str, out: str | None) -> None:
 
 
 def _workload(args):
-    from hwsim.workload import build_workload, load_model
-    return build_workload(load_model(args.model, batch=args.batch, image_size=args.image_size))
+    from hwsim.workload import load_workload
+    overrides = {k: v for k, v in (("batch", args.batch), ("image_size", args.image_size)) if v is not None}
+    return load_workload(args.model, **overrides)
 
 
 def cmd_estimate(args) -> int:
@@ -55,7 +56,7 @@ def cmd_estimate(args) -> int:
             raise HwsimError(f"--roofline: the {hw.kind} backend has no compute/bandwidth roofline")
         report.plot_roofline(args.roofline, peaks["macs_per_s"], peaks["dram_bytes_per_s"])
     if args.trace:
-        report.write_trace(args.trace)
+        report.write_trace(args.trace, args.trace_detail)
     if args.output or args.plot or args.trace or args.roofline:
         written = [p for p in (args.output, args.plot, args.roofline, args.trace) if p]
         print("wrote " + ", ".join(written), file=sys.stderr)
@@ -110,11 +111,15 @@ def cmd_gemm(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from hwsim.workload import build_workload, load_model, available_models
-    print(f"{'model':<12} {'image':>5} {'patch':>5} {'depth':>5} {'dim':>5} {'heads':>5} {'tokens':>6} {'GMACs':>8}  source")
+    from hwsim.workload import available_models, build_workload, load_model
+    from hwsim.workload.spec import ModelSpec
+    print(f"{'model':<18} {'form':<12} {'image':>5} {'blocks':>6} {'dim':>5} {'heads':>5} {'GMACs':>8}  source")
     for name in available_models():
         s = load_model(name)
-        print(f"{name:<12} {s.image_size:>5} {s.patch:>5} {s.depth:>5} {s.dim:>5} {s.heads:>5} {s.tokens:>6} "
+        flat = isinstance(s, ModelSpec)
+        form = "vit" if flat else f"{len(s.stages)} stages"
+        dims = (s.dim, s.heads) if flat else ("-", "-")
+        print(f"{name:<18} {form:<12} {s.image_size:>5} {s.depth:>6} {dims[0]:>5} {dims[1]:>5} "
               f"{build_workload(s).macs / 1e9:>8.2f}  {s.source}")
     return 0
 
@@ -141,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     e = sub.add_parser("estimate", help="per-op and total latency/energy of a model on hardware")
-    e.add_argument("model", help="zoo name (see 'hwsim models') or a model YAML file")
+    e.add_argument("model", help="zoo name (see 'hwsim models'), a model YAML file, timm:NAME or a .onnx file")
     e.add_argument("hardware", help="preset name (see 'hwsim presets') or a hardware YAML file")
     e.add_argument("--mode", choices=MODES, default="cycle", help="cycle-level engine (default) or closed form")
     e.add_argument("--format", choices=FORMATS, default="table")
@@ -149,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plot", help="PNG: per-layer energy and latency breakdown")
     e.add_argument("--roofline", help="PNG: roofline plot of the GEMMs")
     e.add_argument("--trace", help="Chrome/Perfetto trace JSON of the timeline (cycle mode)")
+    e.add_argument("--trace-detail", choices=("op", "task"), default="op",
+                   help="trace events per op and resource (default, small) or per task (every fold: large)")
     e.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a hardware field (repeatable)")
     e.add_argument("--batch", type=int, help="batch size (default 1)")
     e.add_argument("--image-size", type=int, help="input image edge in pixels (default 224)")
@@ -178,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the model zoo").set_defaults(func=cmd_models)
     sub.add_parser("presets", help="list the hardware presets").set_defaults(func=cmd_presets)
 
-    for module in ("rtl.cli", "hwsim.sweep.cli"):
+    for module in ("rtl.cli", "hwsim.sweep.cli", "hwsim.workload.export"):
         try:
             mod = __import__(module, fromlist=["add_commands"])
         except ImportError:

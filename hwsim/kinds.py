@@ -16,6 +16,7 @@ from hwsim.errors import UnknownName
 KINDS: dict[str, tuple[str, str]] = {
     "systolic": ("hwsim.hardware.systolic:SystolicConfig", "hwsim.backends.systolic:SystolicBackend"),
     "roofline": ("hwsim.hardware.roofline:RooflineConfig", "hwsim.backends.roofline:RooflineBackend"),
+    "optical4f": ("hwsim.hardware.optical4f:Optical4fConfig", "hwsim.backends.optical4f:Optical4fBackend"),
     "mpc": ("hwsim.hardware.mpc:MpcConfig", "hwsim.backends.mpc:MpcBackend"),
 }
 

@@ -35,13 +35,15 @@ class KindInfo:
     static_power_w: float | None
     static_component: str
     counter_units: Mapping[str, str]
+    peak_macs_per_s: float | None = None   # for utilisation = MACs / (peak x latency)
 
     @classmethod
     def from_backend(cls, backend, hw) -> "KindInfo":
         return cls(kind=backend.kind, tick_s=backend.tick_s(hw), has_clock=backend.has_clock,
                    has_energy=backend.has_energy, memory_levels=tuple(backend.memory_levels),
                    size=dict(backend.size(hw)), static_power_w=backend.static_power_w(hw) if backend.has_energy else None,
-                   static_component=backend.static_component, counter_units=dict(backend.counter_units))
+                   static_component=backend.static_component, counter_units=dict(backend.counter_units),
+                   peak_macs_per_s=backend.peak_rates(hw).get("macs_per_s"))
 
 
 def _add(acc: dict, values: Mapping) -> dict:
@@ -74,6 +76,7 @@ class OpRow:
     ideal_ticks: int = 0
     layer: int | None = None
     block: str = ""
+    unit_utilization: float = 0.0   # the backend's: achieved / peak rate of ``unit`` while it is busy
 
     @property
     def latency_s(self) -> float:
@@ -121,7 +124,7 @@ class OpRow:
             d["compute_cycles"] = self.compute_cycles
             d["dram_cycles"] = self.dram_cycles
         d.update({"busy_s": {k: v * self.tick_s for k, v in self.busy_ticks.items()},
-                  "utilization": self.utilization, "bound": self.bound})
+                  "utilization": self.utilization, "unit_utilization": self.unit_utilization, "bound": self.bound})
         d.update(self.counters)
         return d
 
@@ -155,6 +158,7 @@ def group_rows(rows, by: str) -> list[OpRow]:
                          bytes_by_level=_sum_maps(r.bytes_by_level for r in rs),
                          busy_ticks=_sum_maps(r.busy_ticks for r in rs),
                          utilization=sum(r.utilization * r.ticks for r in rs) / ticks if ticks else 0.0,
+                         unit_utilization=sum(r.unit_utilization * r.ticks for r in rs) / ticks if ticks else 0.0,
                          bound=top.bound, counters=counters, ideal_ticks=sum(r.ideal_ticks for r in rs),
                          layer=top.layer, block=top.block if by == "block" else ""))
     return out
@@ -284,7 +288,8 @@ class Report:
             ["latency_s", "energy_pj", *(f"energy_{c}_pj" for c in components), "macs"] + \
             (["dram_bytes"] if "dram" in self.info.memory_levels else []) + \
             [f"bytes_{lv}" for lv in levels if lv != "dram"] + \
-            (["compute_cycles", "dram_cycles"] if self.info.has_clock else []) + ["utilization", "bound", *counter_cols]
+            (["compute_cycles", "dram_cycles"] if self.info.has_clock else []) + \
+            ["utilization", "unit_utilization", "bound", *counter_cols]
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=head, lineterminator="\n", extrasaction="ignore")
         w.writeheader()
@@ -318,11 +323,13 @@ class Report:
             (f", batch {self.batch}" if self.batch != 1 else "") + ")"
         lines = [title, head, "-" * len(head)]
 
+        units = self.info.counter_units
+
         def line(name, kind, r_ticks, lat, energy, macs, dram, counters, util, bound):
             s = f"{name:<{width}} {kind:<9} " + (f"{r_ticks:>11,} " if clock else "") + \
                 f"{_si(lat, 's'):>10} {_energy(energy):>10} {macs:>14,} " + \
                 (f"{dram:>12,} " if "dram" in self.info.memory_levels else "") + \
-                "".join(f"{_count(counters.get(k, 0)):>12} " for k in scalars)
+                "".join(f"{_count(counters.get(k, 0), units.get(k)):>12} " for k in scalars)
             return s + (f"{util:>5.0%}  {bound}" if util is not None else "")
 
         shown = rows if max_rows is None else rows[:max_rows]
@@ -345,11 +352,11 @@ class Report:
                      (f" (batch {self.batch})" if self.batch != 1 else ""))
         return "\n".join(lines)
 
-    def write_trace(self, path: str | Path) -> None:
-        """Chrome/Perfetto trace JSON: the engine's task timeline (cycle mode), or one event per op
-        laid back to back on its unit (analytic mode)."""
+    def write_trace(self, path: str | Path, detail: str = "op") -> None:
+        """Chrome/Perfetto trace JSON: the engine's timeline (cycle mode; ``detail`` ``op``: one event per op and
+        resource, ``task``: one per task), or one event per op laid back to back on its unit (analytic mode)."""
         if self.timeline is not None:
-            self.timeline.to_chrome_trace(path, self.info.tick_s, [r.name for r in self.ops])
+            self.timeline.to_chrome_trace(path, self.info.tick_s, [r.name for r in self.ops], detail=detail)
             return
         units = sorted({r.unit for r in self.ops})
         events = [{"name": "thread_name", "ph": "M", "pid": 0, "tid": i, "args": {"name": u}} for i, u in enumerate(units)]
@@ -424,11 +431,10 @@ def _short(name: str) -> str:
     return name if len(name) <= 12 else name[:11] + "…"
 
 
-def _count(v) -> str:
-    """Counters in the table: thousands separators; a fractional value below 1000 (e.g. a counter in
-    seconds) keeps 3 significant digits instead of rounding to 0 or 1."""
-    if isinstance(v, float) and not v.is_integer() and abs(v) < 1000:
-        return f"{v:.3g}"
+def _count(v, unit: str | None = None) -> str:
+    """A counter for the table: seconds (unit ``s``) with an SI prefix, other numbers as whole counts."""
+    if unit == "s" and isinstance(v, (int, float)):
+        return _si(v, "s") if v else "0 s"
     return f"{v:,.0f}" if isinstance(v, (int, float)) else str(v)
 
 

@@ -16,9 +16,9 @@ PUBLISHED = [
     ("mobile-vmoe-ti", 1.3, "DeiT-Ti, Touvron et al. ICML 2021, Table 1 (k = 1: MACs of the dense model)", 0.04),
     ("lgvit-vit-b16", 17.6, "ViT-B/16 backbone (DeiT-B, Touvron et al. Table 1); exits are extra, see below"),
     ("vgg16-imagenet", 15.47, "torchvision model docs, vgg16 GFLOPS"),
-    ("alexnet-imagenet", 0.71, "torchvision model docs, alexnet GFLOPS"),
     ("vgg16-cifar10", 0.313, "kuangliu/pytorch-cifar VGG16 layer shapes (0.313 GMACs by their formula)"),
-    ("resnet18-cifar", 0.556, "kuangliu/pytorch-cifar ResNet18 layer shapes (0.556 GMACs)"),
+    # alexnet-imagenet (AlexNet as Li & Gupta count it) and resnet18-cifar (FatNet's ResNet) are checked layer by layer
+    # against hwsim.backends.optical4f_model in tests/test_optical4f_backend.py (issue 16)
 ]
 
 

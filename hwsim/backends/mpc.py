@@ -62,16 +62,9 @@ TICK_S = 1e-9
 FREE_ELTWISE = {"add": P.public_op, "mean": P.public_op, "sum": P.public_op, "scale": P.truncate}
 GELU_COSTS = {"gelu": P.gelu_erf, "quad": P.gelu_quad, "relu": P.relu}
 SOFTMAX_KINDS = ("softmax", "relu_softmax", "2quad")
-COUNTERS = {
-    "rounds": "communication rounds (CrypTen comm_rounds, per party)",
-    "comm_bytes": "bytes one party sends plus receives (CrypTen's count)",
-    "local_ops": "local ring multiplies / MACs per party",
-    "offline_elements": "ring elements of correlated randomness (what a dealer sends)",
-    "offline_bytes": "bytes a dealer sends (CrypTen TTP provider)",
-    "offline_macs": "dealer multiply-accumulates building the tuples",
-    "offline_tuples": "tuple requests (one dealer round trip each)",
-    "offline_latency_s": "s (offline phase: tuples x RTT + bytes / bandwidth + MACs / compute)",
-}
+# counter -> unit (what each is: the MpcBackend docstring)
+COUNTERS = {"rounds": "rounds", "comm_bytes": "B", "local_ops": "ring ops", "offline_elements": "elements",
+            "offline_bytes": "B", "offline_macs": "MACs", "offline_tuples": "tuples", "offline_latency_s": "s"}
 
 
 def unsupported_reason(op: Op) -> str | None:
@@ -159,8 +152,12 @@ def _ticks(seconds: float) -> int:
 
 
 class MpcBackend(BackendBase):
-    """Counters per op (units in ``counter_units``): the library's ProtoCost fields plus
-    ``offline_latency_s``. Memory level ``link``: ``comm_bytes``."""
+    """Counters per op (units in ``counter_units``): ``rounds`` (CrypTen's comm_rounds, per party),
+    ``comm_bytes`` (bytes one party sends plus receives, CrypTen's count), ``local_ops`` (local ring
+    multiplies / MACs per party), ``offline_elements`` / ``offline_bytes`` (correlated randomness a dealer
+    sends: CrypTen's TTP provider), ``offline_macs`` (dealer MACs building the tuples), ``offline_tuples``
+    (tuple requests, one dealer round trip each) and ``offline_latency_s`` (the offline phase, s).
+    Memory level ``link``: ``comm_bytes``."""
     kind = "mpc"
     config = MpcConfig
     op_types = (MatMul, Conv2d, Softmax, GELU, LayerNorm, Eltwise)

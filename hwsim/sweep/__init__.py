@@ -4,7 +4,7 @@ pool or a Dask cluster, crash-safe streaming results (Parquet or CSV), resume, a
 One module per concern: ``spec`` (parsing and validation, per-kind objectives and columns),
 ``samplers`` (point ids -> axis values), ``evaluate`` (a chunk of points -> result columns, with a
 per-kind point evaluator), ``stores`` (results on disk), ``executors`` (where chunks run), ``runner``
-(resume and streaming), ``fingerprint`` (what results depend on), ``pareto`` (reading results, fronts),
+(resume and streaming), ``fingerprint`` (what results depend on), ``analysis`` (reading results, Pareto fronts),
 ``cli`` (``hwsim sweep`` and ``hwsim pareto``). See ``docs/sweeps.md``.
 """
 import importlib
@@ -15,14 +15,14 @@ _WHERE = {
     **dict.fromkeys(["PerPointEvaluator", "csv_header", "evaluate_chunk", "evaluate_range", "point_evaluator"], "evaluate"),
     **dict.fromkeys(["DaskExecutor", "ProcessExecutor", "SerialExecutor", "make_executor"], "executors"),
     **dict.fromkeys(["ParetoResult", "hardware_of", "iter_results", "objective_column", "pareto", "pareto_front",
-                     "read_metadata", "read_results"], "pareto"),
+                     "read_metadata", "read_results"], "analysis"),
     **dict.fromkeys(["SweepRun", "missing_chunks", "run_sweep"], "runner"),
     "sample_indices": "samplers",
     **dict.fromkeys(["Axis", "Constraint", "ModelEntry", "Sampler", "SweepSpec", "load_spec", "objectives_for",
                      "result_columns", "spec_from_dict"], "spec"),
 }
 
-_MODULES = ("cli", "evaluate", "executors", "fingerprint", "pareto", "runner", "samplers", "spec", "stores")
+_MODULES = ("analysis", "cli", "evaluate", "executors", "fingerprint", "runner", "samplers", "spec", "stores")
 
 
 def __getattr__(name: str):

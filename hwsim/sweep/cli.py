@@ -21,7 +21,9 @@ def _positive(text: str) -> int:
 def cmd_sweep(args) -> int:
     from hwsim.paths import check_output
     from hwsim.sweep import load_spec, run_sweep
-    check_output(args.output, "-o", (".parquet", ".csv"), directory=args.output.endswith(".parquet"))
+    from hwsim.sweep.stores import results_store
+    results_store(args.output)                     # the suffix names the format: one clear error otherwise
+    check_output(args.output, "-o", directory=args.output.endswith(".parquet"))
     spec = load_spec(args.spec, points=args.points, seed=args.seed)
     if args.chunk_size:
         import dataclasses

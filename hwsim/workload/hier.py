@@ -32,8 +32,8 @@ from hwsim.workload import features as F
 from hwsim.workload.blocks import Emitter, NumericsMixin
 from hwsim.workload.ops import GELU_VARIANTS, Pool
 
-BLOCKS = ("transformer", "mlp_only", "basic", "bottleneck", "conv")
-DOWNSAMPLES = ("none", "patch_merge", "dtm", "conv", "maxpool")
+BLOCKS = ("transformer", "mlp_only", "basic", "bottleneck", "conv", "convshare")
+DOWNSAMPLES = ("none", "patch_merge", "dtm", "conv", "maxpool", "patchify")
 NORMS = ("none", "layernorm", "batchnorm")
 ACTS = ("none", "relu", "gelu")
 
@@ -48,6 +48,7 @@ class StemLayer:
     padding: int = field(0, min=0)
     norm: str = field("none", choices=NORMS)
     act: str = field("none", choices=ACTS)
+    same: bool = field(False, doc="PyTorch padding='same' at stride 1 (overrides padding)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +69,7 @@ class StageSpec:
     stride: int = field(1, positive=True, doc="conv blocks: stride of the first block")
     kernel: int = field(3, positive=True, doc="conv blocks: kernel edge")
     padding: int | None = field(None, min=0, doc="conv blocks: padding (default kernel // 2)")
+    same: bool = field(False, doc="conv blocks: PyTorch padding='same' (an even kernel pads one more after)")
     norm: str = field("batchnorm", choices=NORMS, doc="conv blocks: normalisation after each conv")
     pool: str | None = field(None, choices=("max", "avg"), doc="pooling after the stage")
     pool_kernel: int = field(2, positive=True)
@@ -122,7 +124,7 @@ class NetSpec(NumericsMixin):
     @property
     def heads(self) -> int:
         """Heads of the first stage with attention (0 for a CNN)."""
-        return next((s.heads for s in self.stages if s.block == "transformer" and s.heads), 0)
+        return next((s.heads for s in self.stages if s.block in ("transformer", "convshare") and s.heads), 0)
 
     @property
     def tokens(self) -> int:
@@ -164,6 +166,9 @@ def net_from_dict(data: dict, source: str) -> NetSpec:
     for i, s in enumerate(stages):
         if s is None:
             continue
+        if s.block == "convshare":
+            if s.heads is None or s.dim % s.heads:
+                problems.append(f"field 'stages[{i}].heads' = {s.heads}: convshare blocks need heads dividing dim ({s.dim})")
         if s.block == "transformer":
             if s.heads is None:
                 problems.append(f"field 'stages[{i}].heads': required for transformer blocks")
@@ -190,8 +195,9 @@ def build_net(spec: NetSpec, task=None):
     for j, st in enumerate(spec.stem):
         p = f"stem.{j}."
         if st.conv is not None:
-            op = em.conv(p + "conv", None, "stem", c, st.conv, s, st.kernel, stride=st.stride, padding=st.padding,
-                         out=_after(st.norm, st.act), role="patch_embed" if j == 0 else "")
+            op = em.conv(p + "conv", None, "stem", c, st.conv, s, st.kernel, stride=st.stride,
+                         out=_after(st.norm, st.act), role="patch_embed" if j == 0 else "",
+                         **(_same(st.kernel) if st.same else dict(padding=st.padding)))
             c, s = st.conv, op.out_h
             _norm_act(em, p, None, "stem", b * s * s, c, st.norm, st.act)
         else:
@@ -202,14 +208,21 @@ def build_net(spec: NetSpec, task=None):
         kinds = (F.check_attention(stg.attention, stg.depth, stg.heads, []) if stg.block == "transformer" else None)
         for k in range(stg.depth):
             p = f"layer{layer}."
-            if stg.block in ("transformer", "mlp_only"):
+            if stg.block == "convshare":
+                if c != stg.dim:
+                    raise ConfigError(spec.spec_file, [f"field 'stages[{j}].dim' = {stg.dim}: the token maps entering "
+                                                       f"have {c} values; patchify to dim first"])
+                _convshare(em, p, layer, stg, c, s)
+            elif stg.block in ("transformer", "mlp_only"):
                 if c != stg.dim:
                     raise ConfigError(spec.spec_file, [f"field 'stages[{j}].dim' = {stg.dim}: the tokens entering have "
                                                        f"{c} channels; add a downsample (patch_merge, dtm, conv)"])
                 _transformer(em, p, layer, stg, kinds[k] if kinds else None, s)
             elif stg.block == "conv":
+                pad = _same(stg.kernel) if stg.same else \
+                    dict(padding=stg.kernel // 2 if stg.padding is None else stg.padding)
                 op = em.conv(p + "conv", layer, "conv", c, stg.dim, s, stg.kernel, stride=stg.stride if k == 0 else 1,
-                             padding=stg.kernel // 2 if stg.padding is None else stg.padding, out=_after(stg.norm, "relu"))
+                             out=_after(stg.norm, "relu"), **pad)
                 c, s = stg.dim, op.out_h
                 _norm_act(em, p, layer, "conv", b * s * s, c, stg.norm, "relu")
             else:
@@ -286,7 +299,49 @@ def _downsample(em: Emitter, p: str, stg: StageSpec, c: int, s: int) -> tuple[in
         return stg.dim, op.out_h
     if stg.downsample == "maxpool":
         return c, _pool(em, p + "pool", None, "downsample", c, s, "max", stg.down_kernel, stg.down_stride, 0)
+    if stg.downsample == "patchify":
+        # non-overlapping down_kernel x down_kernel patches become tokens of c * down_kernel^2 values, a reshape
+        # (no op): FCSA / ConvShareViT's token maps (riadibadulla/FCSA ConvolutionalTransformer.py @ 90ca4b5)
+        if s % stg.down_kernel:
+            raise ConfigError(em.spec.spec_file, [f"field 'down_kernel' = {stg.down_kernel}: must divide the {s}x{s} map"])
+        return c * stg.down_kernel ** 2, s // stg.down_kernel
     return c, s
+
+
+def _same(kernel: int) -> dict:
+    """Padding of PyTorch ``padding='same'`` at stride 1: (k - 1) // 2 before, the rest after."""
+    return dict(padding=(kernel - 1) // 2, pad_end=kernel - 1 - (kernel - 1) // 2)
+
+
+def _convshare(em: Emitter, p: str, layer: int, stg: StageSpec, c: int, s: int):
+    """A ConvShareViT encoder block (Ibadulla et al., arXiv 2504.11517; the token-map layout of their FCSA code,
+    riadibadulla/FCSA ConvolutionalTransformer.py @ 90ca4b5): the s x s patch tokens plus a class token are
+    T = s^2 + 1 channels, each a sqrt(dim) x sqrt(dim) map. q, k, v, the output projection and the two MLP
+    layers are depthwise convs (``kernel``, padding 'same') whose one kernel is shared by every token map
+    (``attention='shared_dwconv'``; the MLP's ``mlp_ratio`` = m is a channel multiplier: fc1 T -> m T with m
+    shared kernels, fc2 m T -> T). Electronic: LayerNorm over each token's map, per head (dim / heads values)
+    Q.K^T, softmax and A.V, GELU, the two residual adds. Which details are assumptions: docs/optical4f.md."""
+    b, d, heads = em.b, stg.dim, stg.heads
+    side = int(round(d ** 0.5))
+    if side * side != d:
+        raise ConfigError(em.spec.spec_file, [f"field 'dim' = {d}: a convshare block needs a square token map"])
+    m = int(stg.mlp_ratio)
+    if m != stg.mlp_ratio:
+        raise ConfigError(em.spec.spec_file, [f"field 'mlp_ratio' = {stg.mlp_ratio}: convshare needs an integer channel multiplier"])
+    t = s * s + 1
+    k = stg.kernel
+    conv = dict(groups=t, attention="shared_dwconv", **_same(k))
+    em.norm(p + "ln1", layer, "attn", b * t, d, out=("matmul", "qkv"))
+    for r in ("q", "k", "v"):
+        em.conv(f"{p}attn.{r}", layer, "attn", t, t, side, k, role="qkv", out=("matmul", "qk"), **conv)
+    em.attn_core(p + "attn.", layer, "softmax", t, t, d // heads, b * heads)
+    em.conv(p + "attn.proj", layer, "attn", t, t, side, k, role="proj", out=("eltwise", ""), **conv)
+    em.eltwise(p + "add1", layer, "attn", b * t * d)
+    em.norm(p + "ln2", layer, "mlp", b * t, d, out=("matmul", "fc1"))
+    em.conv(p + "mlp.fc1", layer, "mlp", t, m * t, side, k, role="fc1", out=("gelu", ""), **conv)
+    em.act(p + "mlp.gelu", layer, "mlp", b * m * t * d)
+    em.conv(p + "mlp.fc2", layer, "mlp", m * t, t, side, k, role="fc2", out=("eltwise", ""), **conv)
+    em.eltwise(p + "add2", layer, "mlp", b * t * d)
 
 
 def _transformer(em: Emitter, p: str, layer: int, stg: StageSpec, kinds, s: int):
@@ -307,12 +362,13 @@ def _resnet_block(em: Emitter, p: str, layer: int, stg: StageSpec, c: int, s: in
     """BasicBlock (3x3, 3x3) or Bottleneck (1x1, 3x3, 1x1 with 4x expansion: ``dim`` = output width,
     inner width dim / 4), BN after each conv, ReLU, identity or 1x1-conv+BN shortcut (torchvision
     resnet.py)."""
-    b, d = em.b, stg.dim
-    convs = [(d, 3, stride, 1)] + [(d, 3, 1, 1)] if stg.block == "basic" else \
-        [(d // 4, 1, 1, 0), (d // 4, 3, stride, 1), (d, 1, 1, 0)]
+    b, d, kb = em.b, stg.dim, stg.kernel     # basic: kernel edge ``kernel`` (3 in ResNet; FatNet's 5 and 10)
+    pad_b = _same(kb) if stg.same else dict(padding=kb // 2)
+    convs = [(d, kb, stride, pad_b)] + [(d, kb, 1, pad_b)] if stg.block == "basic" else \
+        [(d // 4, 1, 1, dict(padding=0)), (d // 4, 3, stride, dict(padding=1)), (d, 1, 1, dict(padding=0))]
     cin, sin = c, s
     for i, (co, k, st, pad) in enumerate(convs):
-        op = em.conv(f"{p}conv{i + 1}", layer, "conv", cin, co, sin, k, stride=st, padding=pad, out=("eltwise", ""))
+        op = em.conv(f"{p}conv{i + 1}", layer, "conv", cin, co, sin, k, stride=st, out=("eltwise", ""), **pad)
         cin, sin = co, op.out_h
         last = i == len(convs) - 1
         _norm_act(em, f"{p}{i + 1}.", layer, "conv", b * sin * sin, co, "batchnorm", "none" if last else "relu")

@@ -142,16 +142,20 @@ class Conv2d(Op):
     padding: int = 0
     groups: int = 1
     arith: str = "mul"
+    pad_end: int | None = None      # zeros after the map when they differ from ``padding`` (PyTorch
+                                    # padding='same' with an even kernel puts the extra one after)
 
     kind = "conv2d"
 
     @property
     def out_h(self) -> int:
-        return (self.in_h + 2 * self.padding - self.kernel) // self.stride + 1
+        end = self.padding if self.pad_end is None else self.pad_end
+        return (self.in_h + self.padding + end - self.kernel) // self.stride + 1
 
     @property
     def out_w(self) -> int:
-        return (self.in_w + 2 * self.padding - self.kernel) // self.stride + 1
+        end = self.padding if self.pad_end is None else self.pad_end
+        return (self.in_w + self.padding + end - self.kernel) // self.stride + 1
 
     def gemm(self) -> MatMul:
         """The im2col GEMM; grouped convolutions become ``groups`` instances."""
