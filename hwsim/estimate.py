@@ -81,7 +81,8 @@ def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool
             rows.append(_row(op, cost, ticks, info, static, ticks > cost.ideal_ticks))
             prev_end = end
     return Report(model=workload.model, hardware=hw, mode=mode, ops=tuple(rows), info=info,
-                  batch=workload.batch, timeline=timeline if keep_timeline else None)
+                  batch=workload.batch, timeline=timeline if keep_timeline else None,
+                  run_probability=workload.run_probability() if workload.exits else None)
 
 
 def gemm_result(name: str, m: int, n: int, k: int, hw, mode: str) -> dict:

@@ -178,7 +178,9 @@ def _num(v):
 
 @dataclass(frozen=True)
 class Report:
-    """Rows of one estimate and what the kind tells about them. ``batch``: images per run."""
+    """Rows of one estimate and what the kind tells about them. ``batch``: images per run.
+    ``run_probability``: per op, the probability it runs (workloads with early exits; None without):
+    the totals are then the worst case (every exit head, the whole network) and ``expected_*`` the mean."""
     model: str
     hardware: object
     mode: str
@@ -186,6 +188,7 @@ class Report:
     info: KindInfo
     batch: int = 1
     timeline: object = field(default=None, repr=False)
+    run_probability: tuple[float, ...] | None = None
 
     # ---- totals ----------------------------------------------------------------------------------
     @property
@@ -258,6 +261,12 @@ class Report:
                   "throughput_per_s": self.throughput_per_s,
                   "energy_per_image_pj": None if e is None else e / self.batch,
                   "static_power_w": self.info.static_power_w})
+        if self.run_probability is not None:
+            p = self.run_probability
+            t["worst_case_latency_s"] = self.latency_s
+            t["expected_latency_s"] = sum(r.latency_s * q for r, q in zip(self.ops, p))
+            t["expected_energy_pj"] = None if e is None else \
+                sum((r.energy_pj or 0.0) * q for r, q in zip(self.ops, p))
         t.update(self.counters)
         return t
 
@@ -347,6 +356,10 @@ class Report:
             lines.append("energy: " + ", ".join(f"{k} {_si(v * 1e-12, 'J')} ({v / total:.0%})" for k, v in e.items()))
         elif e is None:
             lines.append(f"energy: not modelled by the {self.kind} backend")
+        if self.run_probability is not None:
+            t = self.totals()
+            lines.append(f"early exit: expected {_si(t['expected_latency_s'], 's')}, "
+                         f"{_energy(t['expected_energy_pj'])} per run; worst case (the totals) {_si(self.latency_s, 's')}")
         size = ", ".join(f"{k} {_number(v)}" for k, v in self.info.size.items())
         lines.append(f"size: {size}   throughput: {self.throughput_per_s:,.1f} images/s" +
                      (f" (batch {self.batch})" if self.batch != 1 else ""))
