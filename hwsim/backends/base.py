@@ -129,14 +129,20 @@ class BackendBase:
 
 def check_supported(backend, ops: Sequence[Op]) -> None:
     """Raise one HwsimError naming the backend, the op kinds it cannot cost and the first op names,
-    before any work is done (a missing cost model is never a silent zero)."""
-    bad = [op for op in ops if not isinstance(op, backend.op_types)]
+    before any work is done (a missing cost model is never a silent zero). An op is supported when
+    ``backend.supports(op)`` (BackendBase: an instance of ``op_types``; a backend may refine it by a
+    field, e.g. an eltwise ``op`` it has no model for); ``backend.unsupported_reason(op)``, if defined,
+    adds why for the first rejected op."""
+    supports = getattr(backend, "supports", None) or (lambda op: isinstance(op, backend.op_types))
+    bad = [op for op in ops if not supports(op)]
     if bad:
         kinds = sorted({op.kind for op in bad})
         names = ", ".join(op.name for op in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         can = sorted({t.kind for t in backend.op_types})
+        why = getattr(backend, "unsupported_reason", None)
+        detail = f"; {bad[0].name}: {why(bad[0])}" if why and why(bad[0]) else ""
         raise HwsimError(f"the {backend.kind} backend cannot cost op kind(s) {', '.join(kinds)} ({names}); "
-                         f"it costs: {', '.join(can)}")
+                         f"it costs: {', '.join(can)}{detail}")
 
 
 def ticks_of(seconds, tick_s: float):
