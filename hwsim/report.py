@@ -360,7 +360,7 @@ class Report:
             t = self.totals()
             lines.append(f"early exit: expected {_si(t['expected_latency_s'], 's')}, "
                          f"{_energy(t['expected_energy_pj'])} per run; worst case (the totals) {_si(self.latency_s, 's')}")
-        size = ", ".join(f"{k} {_number(v)}" for k, v in self.info.size.items())
+        size = ", ".join(f"{k} {_number(v)}" for k, v in self.info.size.items()) or "not modelled"
         lines.append(f"size: {size}   throughput: {self.throughput_per_s:,.1f} images/s" +
                      (f" (batch {self.batch})" if self.batch != 1 else ""))
         return "\n".join(lines)
