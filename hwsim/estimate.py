@@ -19,7 +19,8 @@ def _row(op, cost: OpCost, ticks: int, info: KindInfo, static_pj_per_tick: float
     return OpRow(name=op.name, kind=op.kind, unit=cost.unit, ticks=ticks, tick_s=info.tick_s, macs=op.macs,
                  energy_by_component_pj=energy, bytes_by_level=dict(cost.bytes_by_level),
                  busy_ticks=dict(cost.busy_ticks), utilization=cost.utilization, bound=bound,
-                 counters=dict(cost.counters), ideal_ticks=cost.ideal_ticks, layer=op.layer, block=op.block)
+                 counters=dict(cost.counters), ideal_ticks=cost.ideal_ticks, layer=op.layer, block=op.block,
+                 details=dict(cost.details))
 
 
 def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool = False) -> Report:

@@ -74,6 +74,7 @@ class OpRow:
     ideal_ticks: int = 0
     layer: int | None = None
     block: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)   # per-op facts, not summed (OpCost.details)
 
     @property
     def latency_s(self) -> float:
@@ -123,6 +124,7 @@ class OpRow:
         d.update({"busy_s": {k: v * self.tick_s for k, v in self.busy_ticks.items()},
                   "utilization": self.utilization, "bound": self.bound})
         d.update(self.counters)
+        d.update(self.details)
         return d
 
 

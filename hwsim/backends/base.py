@@ -36,7 +36,9 @@ class OpCost:
     "unknown"). ``bound``: what limits the op (its unit, ``memory``, ``network``, ...). ``macs``:
     multiply-accumulates. ``utilization``: MACs / (peak MACs per tick x busy ticks of ``unit``), in
     [0, 1] (0 for ops without MACs unless the backend defines an element utilisation). ``counters``:
-    backend counters, units in ``Backend.counter_units``.
+    backend counters, units in ``Backend.counter_units``. ``details``: descriptive per-op facts that are
+    not summed (e.g. the systolic GEMM's ``mapping``): shown as top-level keys of the op's JSON row only
+    (not in totals, groups or CSV).
     """
     ticks: int
     ideal_ticks: int
@@ -48,6 +50,7 @@ class OpCost:
     bound: str = ""
     utilization: float = 0.0
     counters: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def stalled(self) -> bool:
