@@ -473,6 +473,28 @@ def mapping_fold_plan(m: int, k: int, n: int, count: int, R: int, C: int, df: in
             "dram": {kk: count * v for kk, v in dram.items()}, "spill_bytes": count * spill}
 
 
+def pe_schedule(m: int, k: int, n: int, R: int, C: int, df: int, mp: GemmMapping):
+    """The fold schedule of a searched ws/is mapping for the PE-grid model
+    (``hwsim.backends.systolic_pe.simulate_gemm(schedule=...)``): consecutive pieces that keep the
+    stationary tile are one fold streaming their rows back to back. Returns (r0, c0, s0, sl) arrays."""
+    if df == 1:
+        raise ValueError("pe_schedule covers ws and is (os keeps its fold order; the K tiles stream back to back)")
+    Sr, Sc, Ss = _gemm_dims_py(m, k, n, df)
+    tiles = (R, C, mp.stream_tile)
+    sizes = (Sr, Sc, Ss)
+    trips = [-(-sizes[d] // tiles[d]) for d in range(3)]
+    grids = np.meshgrid(*[np.arange(trips[d]) for d in mp.order], indexing="ij")
+    idx = [None, None, None]
+    for p, d in enumerate(mp.order):
+        idx[d] = grids[p].reshape(-1)
+    s_start = idx[2] * tiles[2]
+    s_len = np.minimum(tiles[2], Ss - s_start)
+    new = np.ones(len(s_start), bool)
+    new[1:] = (idx[0][1:] != idx[0][:-1]) | (idx[1][1:] != idx[1][:-1])
+    run = np.cumsum(new) - 1
+    return idx[0][new] * R, idx[1][new] * C, s_start[new], np.bincount(run, s_len)
+
+
 @lru_cache(maxsize=4096)
 def choose(m: int, k: int, n: int, count: int, R: int, C: int, dataflow: str, ifk: float, fk: float, ofk: float,
            wb: float, ab: float, bw: float, objective: str, mac_pj: float, sram_pj: float, dram_pj: float,

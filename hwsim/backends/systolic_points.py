@@ -227,16 +227,25 @@ class PointEvaluator:
         """Over all GEMMs, per point: ``cycles`` (int64), ``sram_bytes`` and ``dram_bytes`` (as the
         energy model counts them), ``stalled``. ``hw``: contiguous int64 rows/cols/dataflow codes,
         float64 SRAM KiB, DRAM bytes per cycle, word and accumulator bytes."""
-        n = hw["rows"].shape[0]
-        out = {"cycles": np.empty(n, np.int64), "sram_bytes": np.empty(n), "dram_bytes": np.empty(n),
-               "stalled": np.empty(n, np.bool_)}
+        # the search depends on these columns only: evaluate each distinct combination once (a sweep's
+        # points repeat them: e.g. examples/sweep_vit.yaml has <= 4,032 among any number of points)
+        cols = ("rows", "cols", "dataflow", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "word_bytes",
+                "acc_bytes", "dram_bytes_per_cycle", "objective", "mac_pj", "sram_pj", "dram_pj", "leak_pj")
+        key = np.stack([np.asarray(hw[c], dtype=np.float64) for c in cols], axis=1)
+        key = np.ascontiguousarray(key).view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).reshape(-1)
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        u = {c: np.ascontiguousarray(np.asarray(hw[c])[first]) for c in cols}
+        m = len(first)
+        res = {"cycles": np.empty(m, np.int64), "sram_bytes": np.empty(m), "dram_bytes": np.empty(m),
+               "stalled": np.empty(m, np.bool_)}
         flat = lambda a: np.ascontiguousarray(a.reshape(-1))
         _gemm_totals_kernel(flat(self._m), flat(self._k), flat(self._n), flat(self._count), flat(self._mult),
-                            hw["rows"], hw["cols"], hw["dataflow"], hw["ifmap_sram_kib"], hw["filter_sram_kib"],
-                            hw["ofmap_sram_kib"], hw["word_bytes"], hw["acc_bytes"], hw["dram_bytes_per_cycle"],
-                            hw["objective"], hw["mac_pj"], hw["sram_pj"], hw["dram_pj"], hw["leak_pj"],
-                            out["cycles"], out["sram_bytes"], out["dram_bytes"], out["stalled"])
-        return out
+                            u["rows"], u["cols"], u["dataflow"], u["ifmap_sram_kib"], u["filter_sram_kib"],
+                            u["ofmap_sram_kib"], u["word_bytes"], u["acc_bytes"], u["dram_bytes_per_cycle"],
+                            u["objective"], u["mac_pj"], u["sram_pj"], u["dram_pj"], u["leak_pj"],
+                            res["cycles"], res["sram_bytes"], res["dram_bytes"], res["stalled"])
+        inverse = inverse.reshape(-1)
+        return {k: v[inverse] for k, v in res.items()}
 
     def gemm_totals_numpy(self, hw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """:meth:`gemm_totals` point by point through the backend's memoised scalar search
