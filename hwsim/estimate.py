@@ -48,8 +48,10 @@ def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool
     else:
         graph = TaskGraph()
         costs = []
-        for op in workload.ops:
-            block, cost = backend.lower(op, hw)
+        # a backend may lower the sequence at once (``lower_many``: e.g. systolic fusion needs neighbours)
+        lowered = backend.lower_many(workload.ops, hw) if hasattr(backend, "lower_many") else \
+            (backend.lower(op, hw) for op in workload.ops)
+        for block, cost in lowered:
             graph.add_block(block)
             costs.append(cost)
         timeline = graph.schedule()

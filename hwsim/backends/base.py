@@ -61,7 +61,9 @@ class OpCost:
 class Backend(Protocol):
     """What a backend provides. ``lower`` (cycle mode) describes an op as engine tasks plus its cost
     (with ``ticks`` = 0: the engine schedules); ``analytic_many`` is the closed form of the same model
-    for a sequence of ops (vectorised where it can be)."""
+    for a sequence of ops (vectorised where it can be). Optional: ``lower_many(ops, hw)`` lowers the whole
+    sequence at once (for costs that depend on neighbouring ops, e.g. systolic ``fusion``); ``estimate``
+    uses it when present, else ``lower`` op by op."""
 
     kind: ClassVar[str]                       # the hardware kind (``hwsim.kinds``)
     config: ClassVar[type]                    # its frozen config dataclass

@@ -247,11 +247,11 @@ class EnergyModel:
 
 
 class _LowerKey:
-    """Cache key of a lowered GEMM: shape, count, MACs and config (the op's name does not matter)."""
+    """Cache key of a lowered GEMM: shape, count, MACs, config and fusion flags (not the op's name)."""
     __slots__ = ("key", "gemm", "op")
 
-    def __init__(self, gemm, op, hw):
-        self.key, self.gemm, self.op = (gemm.m, gemm.k, gemm.n, gemm.count, op.macs, hw), gemm, op
+    def __init__(self, gemm, op, hw, fuse):
+        self.key, self.gemm, self.op = (gemm.m, gemm.k, gemm.n, gemm.count, op.macs, fuse, hw), gemm, op
 
     def __hash__(self):
         return hash(self.key)
@@ -262,11 +262,7 @@ class _LowerKey:
 
 @lru_cache(maxsize=256)
 def _lowered_cached(backend, key: _LowerKey):
-    return backend._gemm_lower_uncached(key.gemm, key.op, key.key[-1])
-
-
-def _lowered(backend, m, k, n, count, op, hw):
-    return _lowered_cached(backend, _LowerKey(op.gemm(), op, hw))
+    return backend._gemm_lower_uncached(key.gemm, key.op, key.key[-1], key.key[-2])
 
 
 class SystolicBackend(BackendBase):
@@ -311,15 +307,30 @@ class SystolicBackend(BackendBase):
                   {"ifmap": cnt * s.dram_reads_ifmap, "filter": cnt * s.dram_reads_filter}, {"ofmap": cnt * s.dram_writes_ofmap}, 0)
         return cnt * s.cycles, counts
 
-    def mapping(self, gemm: MatMul, hw: SystolicConfig):
+    def mapping(self, gemm: MatMul, hw: SystolicConfig, fuse: tuple[int, int] = (0, 0)):
         """The searched mapping of one GEMM (``hwsim.backends.systolic_mapping.choose``, memoised):
-        (GemmMapping, its closed-form cost dict)."""
+        (GemmMapping, its closed-form cost dict). ``fuse``: (input on chip, output kept on chip)."""
         from hwsim.backends.systolic_mapping import choose
         em = EnergyModel.of(hw)
         return choose(gemm.m, gemm.k, gemm.n, gemm.count, hw.rows, hw.cols, hw.dataflow, float(hw.ifmap_sram_kib),
                       float(hw.filter_sram_kib), float(hw.ofmap_sram_kib), hw.word_bytes, hw.acc_bits / 8,
                       float(hw.dram_bytes_per_cycle), hw.mapping_objective, em.mac_pj, em.sram_pj_per_byte,
-                      em.dram_pj_per_byte, em.leakage_pj_per_cycle)
+                      em.dram_pj_per_byte, em.leakage_pj_per_cycle, *fuse)
+
+    @staticmethod
+    def fusion_flags(ops, hw: SystolicConfig) -> list[tuple[int, int]]:
+        """Per op: (its ifmap is on chip, its output stays on chip) under ``hw.fusion``
+        (``systolic_mapping.fusion_roles`` and ``fuses``); (0, 0) for ``none`` and SCALE-Sim mode."""
+        if hw.fusion == "none" or hw.scalesim_compatible:
+            return [(0, 0)] * len(ops)
+        from hwsim.backends.systolic_mapping import FUSIONS, fusion_roles, fuses
+        mode = FUSIONS.index(hw.fusion)
+        out = []
+        for r in fusion_roles(ops):
+            w_in, from_gemm, w_out = r[mode]
+            out.append((int(fuses(w_in, from_gemm, hw.word_bytes, float(hw.ifmap_sram_kib), float(hw.ofmap_sram_kib))),
+                        int(fuses(w_out, True, hw.word_bytes, float(hw.ifmap_sram_kib), float(hw.ofmap_sram_kib)))))
+        return out
 
     @staticmethod
     def _cf_counts(cf) -> tuple:
@@ -330,19 +341,21 @@ class SystolicBackend(BackendBase):
                 {"ifmap": i(cf["dram_reads_ifmap"]), "filter": i(cf["dram_reads_filter"])},
                 {"ofmap": i(cf["dram_writes_ofmap"])}, cf["spill_bytes"])
 
-    def _details(self, gemm: MatMul, hw: SystolicConfig, mp) -> dict:
-        return {"mapping": mp.to_dict(gemm.m, gemm.k, gemm.n, hw.rows, hw.cols, hw.mapping_objective)}
+    def _details(self, gemm: MatMul, hw: SystolicConfig, mp, fuse=(0, 0)) -> dict:
+        d = mp.to_dict(gemm.m, gemm.k, gemm.n, hw.rows, hw.cols, hw.mapping_objective)
+        d["fused"] = {"ifmap_on_chip": bool(fuse[0]), "ofmap_kept_on_chip": bool(fuse[1])}
+        return {"mapping": d}
 
-    def _gemm_lower(self, gemm: MatMul, op: Op, hw: SystolicConfig) -> tuple[TaskBlock, OpCost]:
-        """Memoised per (GEMM shape, MACs, config): a ViT repeats each block's GEMMs ``depth`` times."""
-        return _lowered(self, gemm.m, gemm.k, gemm.n, gemm.count, op, hw)
+    def _gemm_lower(self, gemm: MatMul, op: Op, hw: SystolicConfig, fuse=(0, 0)) -> tuple[TaskBlock, OpCost]:
+        """Memoised per (GEMM shape, MACs, config, fusion): a ViT repeats each block's GEMMs ``depth`` times."""
+        return _lowered_cached(self, _LowerKey(gemm, op, hw, tuple(fuse)))
 
-    def _gemm_lower_uncached(self, gemm: MatMul, op: Op, hw: SystolicConfig) -> tuple[TaskBlock, OpCost]:
+    def _gemm_lower_uncached(self, gemm: MatMul, op: Op, hw: SystolicConfig, fuse=(0, 0)) -> tuple[TaskBlock, OpCost]:
         bw = hw.dram_bytes_per_cycle
         if hw.scalesim_compatible:
             cycles, counts = self._scalesim_counts(gemm, hw)
             return single_task_block("array", cycles), self._gemm_cost(op, hw, counts, 0, cycles, 0, cycles, False)
-        mp, cf = self.mapping(gemm, hw)
+        mp, cf = self.mapping(gemm, hw, fuse)
         if mp.fixed:
             p = fold_plan(gemm, hw)
             compute, load_bytes, store_bytes = p.compute, p.load_bytes, p.store_bytes
@@ -350,7 +363,7 @@ class SystolicBackend(BackendBase):
         else:
             from hwsim.backends.systolic_mapping import mapping_fold_plan
             fp = mapping_fold_plan(gemm.m, gemm.k, gemm.n, gemm.count, hw.rows, hw.cols, DATAFLOW_CODE[hw.dataflow],
-                                   hw.word_bytes, hw.acc_bits / 8, mp)
+                                   hw.word_bytes, hw.acc_bits / 8, mp, bool(fuse[0]), bool(fuse[1]))
             compute, load_bytes, store_bytes = fp["compute"], fp["load_bytes"], fp["store_bytes"]
             sr, sw, _, _, _ = self._cf_counts(cf)
             counts = (sr, sw, {"ifmap": fp["dram"]["ifmap"], "filter": fp["dram"]["filter"]},
@@ -389,9 +402,9 @@ class SystolicBackend(BackendBase):
                           label=lab[exists], labels=("compute", "load", "store"))
         ideal = int(load[0] + comp.sum() + store[-1])
         cost = self._gemm_cost(op, hw, counts, 0, int(comp.sum()), int(load.sum() + store.sum()), ideal, False)
-        return block, replace(cost, details=self._details(gemm, hw, mp))
+        return block, replace(cost, details=self._details(gemm, hw, mp, fuse))
 
-    def _gemm_analytic_many(self, gemms: list[tuple[MatMul, Op]], hw: SystolicConfig) -> list[OpCost]:
+    def _gemm_analytic_many(self, gemms: list[tuple[MatMul, Op]], hw: SystolicConfig, fuses=None) -> list[OpCost]:
         """Closed form of each GEMM's searched mapping (memoised per distinct GEMM shape)."""
         if hw.scalesim_compatible:
             out = []
@@ -400,13 +413,14 @@ class SystolicBackend(BackendBase):
                 out.append(self._gemm_cost(op, hw, counts, cycles, cycles, 0, cycles, False))
             return out
         out = []
-        for gemm, op in gemms:
-            mp, cf = self.mapping(gemm, hw)
+        for j, (gemm, op) in enumerate(gemms):
+            fuse = fuses[j] if fuses is not None else (0, 0)
+            mp, cf = self.mapping(gemm, hw, fuse)
             i = lambda x: int(round(x))
             ideal = i(cf["load0"] + cf["compute"] + cf["store_last"])
             cost = self._gemm_cost(op, hw, self._cf_counts(cf), i(cf["cycles"]), i(cf["compute"]), i(cf["dram_cycles"]),
                                    ideal, bool(cf["stalled"]))
-            out.append(replace(cost, details=self._details(gemm, hw, mp)))
+            out.append(replace(cost, details=self._details(gemm, hw, mp, fuse)))
         return out
 
     # ---- vector ops ------------------------------------------------------------------------------
@@ -447,11 +461,24 @@ class SystolicBackend(BackendBase):
         cost = self._vector_cost(op, hw)
         return single_task_block("vector", cost.ticks, label=op.kind), cost
 
+    def lower_many(self, ops, hw: SystolicConfig) -> list[tuple[TaskBlock, OpCost]]:
+        """``lower`` for a whole op sequence, with ``fusion`` (which needs the neighbours of each op)."""
+        flags = self.fusion_flags(ops, hw)
+        out = []
+        for op, fuse in zip(ops, flags):
+            if isinstance(op, (MatMul, Conv2d)):
+                out.append(self._gemm_lower(op.gemm(), op, hw, fuse))
+            else:
+                out.append(self.lower(op, hw))
+        return out
+
     def analytic_many(self, ops, hw: SystolicConfig) -> list[OpCost]:
         """``analytic`` for a sequence of ops, GEMMs evaluated in one vectorised closed-form call."""
         gemm_idx = [i for i, op in enumerate(ops) if isinstance(op, (MatMul, Conv2d))]
+        flags = self.fusion_flags(ops, hw)
         out: list = [None] * len(ops)
-        for i, cost in zip(gemm_idx, self._gemm_analytic_many([(ops[i].gemm(), ops[i]) for i in gemm_idx], hw)):
+        for i, cost in zip(gemm_idx, self._gemm_analytic_many([(ops[i].gemm(), ops[i]) for i in gemm_idx], hw,
+                                                               [flags[i] for i in gemm_idx])):
             out[i] = cost
         for i, op in enumerate(ops):
             if out[i] is None:

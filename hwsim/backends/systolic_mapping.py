@@ -192,10 +192,12 @@ def _finish(count, core, stream, R, C, load_words, store_words, spill, load0, st
 
 
 @njit(cache=True)
-def mapping_cost(m, k, n, count, R, C, df, wb, ab, bw, o, lv_if, lv_f, lv_of, ts, out):
+def mapping_cost(m, k, n, count, R, C, df, wb, ab, bw, o, lv_if, lv_f, lv_of, ts, out, fuse_in=0, fuse_out=0):
     """Closed form of one searched mapping (loop order ``ORDERS[o]``, residency levels, streamed tile
     ``ts``) for one GEMM; fills ``out`` (``_COST_FIELDS``). Capacity is not checked here
-    (:func:`search` does it)."""
+    (:func:`search` does it). ``fuse_in``: the ifmap is already on chip (the previous op's output,
+    ``fusion``): no DRAM reads of it. ``fuse_out``: the output stays on chip for the next op: no final
+    DRAM writes (spilled partial sums still move)."""
     Sr, Sc, Ss = _gemm_dims(m, k, n, df)
     order = ORDERS[o]
     sizes = np.array((Sr, Sc, Ss), dtype=np.int64)
@@ -227,12 +229,15 @@ def mapping_cost(m, k, n, count, R, C, df, wb, ab, bw, o, lv_if, lv_f, lv_of, ts
             if rel[a, d] == 1:
                 size *= sizes[d]
         words[a] = size * _multiplier(rel[a], order, levels[a], trips)
+    if fuse_in:
+        words[0] = 0
+    keep_in = 0 if fuse_in else 1
     r0, c0, s0 = min(R, Sr), min(C, Sc), min(ts, Ss)
     rl, cl = Sr - R * (fr - 1), Sc - C * (fc - 1)
     if df == 1:   # os: outputs leave once; ifmap R x Ts and filter Ts x C first
         d_if, d_f = words[0], words[1]
         store_words, spill = m * n, 0.0
-        load0 = (r0 * s0 + s0 * c0) * wb
+        load0 = (keep_in * r0 * s0 + s0 * c0) * wb
         store_last = rl * cl * wb
         s_if, s_f, s_of, w_of = m * k * fc, k * n * fr, 0, m * n
     else:         # ws / is: stationary tile + the first Ts x r0 of the stream; V visits of each output
@@ -243,13 +248,18 @@ def mapping_cost(m, k, n, count, R, C, df, wb, ab, bw, o, lv_if, lv_f, lv_of, ts
         visits = words[2] // (Ss * Sc)
         store_words = Ss * Sc
         spill = (visits - 1) * Ss * Sc * ab * 2
-        load0 = (r0 * c0 + s0 * r0) * wb
+        if df == 0:
+            load0 = (r0 * c0 + keep_in * s0 * r0) * wb
+        else:
+            load0 = (keep_in * r0 * c0 + s0 * r0) * wb
         store_last = tl * cl * wb
         stat_loads = Sr * Sc * (1 if merged else fs)
         s_strm = Ss * Sr * fc
         s_if = s_strm if df == 0 else stat_loads
         s_f = stat_loads if df == 0 else s_strm
         s_of, w_of = Ss * Sc * (fr - 1), Ss * Sc * fr
+    if fuse_out:
+        store_words, store_last = 0, 0.0
     _finish(count, core, stream, R, C, d_if + d_f, store_words, spill, load0, store_last, bw, wb,
             d_if, d_f, s_if, s_f, s_of, w_of, out)
 
@@ -265,11 +275,15 @@ def _objective(out, obj, macs, mac_pj, sram_pj, dram_pj, leak_pj):
 
 
 @njit(cache=True)
-def search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, obj, mac_pj, sram_pj, dram_pj, leak_pj, best_out, choice):
+def search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, obj, mac_pj, sram_pj, dram_pj, leak_pj, best_out, choice,
+           fuse_in=0, fuse_out=0):
     """Exhaustive search over the mapping space of one GEMM (module docstring). Fills ``best_out`` with the
     winner's cost vector and ``choice`` with (candidate number, order, level ifmap, level filter,
     level ofmap, Ts); candidate 0 is the fixed placement (then the other entries are -1). Returns the
-    number of feasible candidates evaluated."""
+    number of feasible candidates evaluated. ``fuse_in`` / ``fuse_out`` (``fusion``, decided by the caller,
+    who checked that the fused tensor fits half of the ifmap and ofmap SRAMs): the ifmap is resident whole
+    (level 3, no DRAM reads); the output occupies its share of the ofmap SRAM and is not written back.
+    The fixed placement (candidate 0) is costed without fusion."""
     macs = m * k * n * count
     legacy_cost(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, best_out)
     best = _objective(best_out, obj, macs, mac_pj, sram_pj, dram_pj, leak_pj)
@@ -282,6 +296,8 @@ def search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, obj, mac_pj, sram
     trips0 = np.array((_cdiv(Sr, R), _cdiv(Sc, C), 1), dtype=np.int64)
     rel = RELEVANT[df]
     half = np.array((ifk * 1024 / 2, fk * 1024 / 2, ofk * 1024 / 2))
+    if fuse_out:
+        half[2] -= m * n * wb          # the output kept for the next op
     nbytes = np.array((wb, wb, wb if df == 1 else ab))
     cur = np.empty(N_OUT)
     lv = np.zeros(3, dtype=np.int64)
@@ -293,7 +309,9 @@ def search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, obj, mac_pj, sram
             continue          # os: the reduction (s) loop stays innermost
         # candidate levels per operand: skip a level whose next loop adds nothing to the footprint
         for l0 in range(4):
-            if not _useful(rel[0], order, l0, trips0, Ss):
+            if fuse_in and l0 < 3:
+                continue      # the fused input is resident whole (its capacity checked by the caller)
+            if not fuse_in and not _useful(rel[0], order, l0, trips0, Ss):
                 continue
             for l1 in range(4):
                 if not _useful(rel[1], order, l1, trips0, Ss):
@@ -309,6 +327,8 @@ def search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, obj, mac_pj, sram
                     ts_max = Ss
                     ok = True
                     for a in range(3):
+                        if a == 0 and fuse_in:
+                            continue
                         fixed = 1
                         s_covered = False
                         for p in range(3):
@@ -329,7 +349,7 @@ def search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, obj, mac_pj, sram
                     if not ok or ts_max < 1:
                         continue
                     ts = _cdiv(Ss, _cdiv(Ss, ts_max))
-                    mapping_cost(m, k, n, count, R, C, df, wb, ab, bw, o, l0, l1, l2, ts, cur)
+                    mapping_cost(m, k, n, count, R, C, df, wb, ab, bw, o, l0, l1, l2, ts, cur, fuse_in, fuse_out)
                     n_eval += 1
                     v = _objective(cur, obj, macs, mac_pj, sram_pj, dram_pj, leak_pj)
                     if v < best or (v == best and cur[14] < best_dram):
@@ -399,7 +419,7 @@ def _gemm_dims_py(m, k, n, df):
 
 
 def mapping_fold_plan(m: int, k: int, n: int, count: int, R: int, C: int, df: int, wb: float, ab: float,
-                      mp: GemmMapping):
+                      mp: GemmMapping, fuse_in: bool = False, fuse_out: bool = False):
     """Fold pieces of a searched mapping in execution order, simulated tile by tile: per piece its array
     cycles (``compute``, without the per-op preload/drain), DRAM load and store bytes, and the totals
     of DRAM words per operand and spilled partial-sum bytes. A tile is loaded on first use while its
@@ -446,14 +466,16 @@ def mapping_fold_plan(m: int, k: int, n: int, count: int, R: int, C: int, df: in
             refill = is_first & (red > 0)
             spill_out = is_last & (red < trips[0] - 1)
             load += np.where(refill, tile_words * ab, 0)
-            store += np.where(spill_out, tile_words * ab, 0) + np.where(red == trips[0] - 1, tile_words * wb, 0)
+            final = (red == trips[0] - 1) & (not fuse_out)
+            store += np.where(spill_out, tile_words * ab, 0) + np.where(final, tile_words * wb, 0)
             spill += float(np.where(refill, tile_words * ab, 0).sum() + np.where(spill_out, tile_words * ab, 0).sum())
-            dram[op] = int(np.where(red == trips[0] - 1, tile_words, 0).sum())
+            dram[op] = int(np.where(final, tile_words, 0).sum())
         elif op == "ofmap":
-            last_s = idx[2] == trips[2] - 1              # os: the output tile leaves after its last K piece
+            last_s = (idx[2] == trips[2] - 1) & (not fuse_out)   # os: the output leaves after its last K piece
             store += np.where(last_s, tile_words * wb, 0)
             dram[op] = int(np.where(last_s, tile_words, 0).sum())
         else:
+            is_first &= not (fuse_in and op == "ifmap")
             load += np.where(is_first, tile_words * wb, 0)
             dram[op] = int(np.where(is_first, tile_words, 0).sum())
     # array cycles: runs of pieces sharing the stationary tile (same r, c) stream back to back; the run's
@@ -498,14 +520,65 @@ def pe_schedule(m: int, k: int, n: int, R: int, C: int, df: int, mp: GemmMapping
 @lru_cache(maxsize=4096)
 def choose(m: int, k: int, n: int, count: int, R: int, C: int, dataflow: str, ifk: float, fk: float, ofk: float,
            wb: float, ab: float, bw: float, objective: str, mac_pj: float, sram_pj: float, dram_pj: float,
-           leak_pj: float) -> tuple[GemmMapping, dict]:
+           leak_pj: float, fuse_in: int = 0, fuse_out: int = 0) -> tuple[GemmMapping, dict]:
     """The search for one GEMM on one config (memoised): (mapping, closed-form cost dict)."""
     out = np.empty(N_OUT)
     choice = np.empty(6, dtype=np.int64)
     df = {"ws": 0, "os": 1, "is": 2}[dataflow]
     search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, OBJECTIVE_CODE[objective], mac_pj, sram_pj, dram_pj,
-           leak_pj, out, choice)
+           leak_pj, out, choice, fuse_in, fuse_out)
     c = choice.tolist()
     mp = GemmMapping(dataflow, fixed=c[0] == 0) if c[0] == 0 else \
         GemmMapping(dataflow, False, tuple(int(d) for d in ORDERS[c[1]]), (c[2], c[3], c[4]), c[5], c[0])
     return mp, dict(zip(_COST_FIELDS, out.tolist()))
+
+
+# --------------------------------------------------------------------------------------------------
+# Fusion: which GEMM outputs stay on chip for the next op (hardware field ``fusion``)
+# --------------------------------------------------------------------------------------------------
+FUSIONS = ("none", "attention", "all")
+_PASS_THROUGH = ("softmax", "gelu")   # vector ops between producer and consumer, element by element
+
+
+def fusion_roles(ops) -> list[tuple]:
+    """Per op, per fusion mode (none, attention, all): ``(in_words, in_from_gemm, out_words)``.
+    ``in_words`` > 0: the op is a GEMM whose ifmap (``in_words`` per instance) is the output of an earlier
+    op in a fusable chain, ``producer -> (softmax | gelu)* -> this GEMM``, with equal element counts:
+    ``attention`` fuses Q·K^T -> softmax -> A·V (activation x activation GEMMs); ``all`` also
+    LayerNorm -> GEMM and GEMM -> GELU -> GEMM (FC1 -> GELU -> FC2) and any such chain.
+    ``in_from_gemm``: the producer is a GEMM (its output must also fit the ofmap SRAM).
+    ``out_words`` > 0: the op is that producer GEMM (words per instance). Whether a chain fuses on a
+    given config is decided by :func:`fuses` (the tensor must fit half of both SRAMs)."""
+    from hwsim.workload.ops import Conv2d, LayerNorm, MatMul
+    roles = [[(0, False, 0)] * 3 for _ in ops]
+    for j, op in enumerate(ops):
+        if not isinstance(op, MatMul) or isinstance(op, Conv2d):
+            continue
+        need = op.m * op.k * op.count
+        i = j - 1
+        passed = []
+        while i >= 0 and ops[i].kind in _PASS_THROUGH and ops[i].elements == need:
+            passed.append(ops[i].kind)
+            i -= 1
+        if i < 0:
+            continue
+        p = ops[i]
+        if isinstance(p, MatMul) and not isinstance(p, Conv2d) and p.m * p.n * p.count == need and p.count == op.count:
+            words = op.m * op.k
+            attention = (not p.static_weights) and (not op.static_weights) and "softmax" in passed
+            for mode in ((1, 2) if attention else (2,)):
+                roles[j][mode] = (words, True, roles[j][mode][2])
+                roles[i][mode] = (roles[i][mode][0], roles[i][mode][1], words)
+        elif isinstance(p, LayerNorm) and p.elements == need and not passed:
+            roles[j][2] = (op.m * op.k, False, roles[j][2][2])
+    return [tuple(r) for r in roles]
+
+
+@njit(cache=True)
+def fuses(words, from_gemm, wb, ifk, ofk):
+    """A fused tensor of ``words`` stays on chip iff it fits half the consumer's ifmap SRAM and, when a
+    GEMM produced it, half the producer's ofmap SRAM (the other halves keep double-buffering)."""
+    if words <= 0:
+        return False
+    b = words * wb
+    return b <= ifk * 1024 / 2 and (not from_gemm or b <= ofk * 1024 / 2)

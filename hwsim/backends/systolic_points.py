@@ -26,7 +26,7 @@ from numba import njit
 
 from hwsim import energy
 from hwsim.backends.systolic import DATAFLOW_CODE, EnergyModel, SystolicBackend
-from hwsim.backends.systolic_mapping import N_OUT, OBJECTIVE_CODE, choose, search
+from hwsim.backends.systolic_mapping import FUSIONS, N_OUT, OBJECTIVE_CODE, choose, fuses, fusion_roles, search
 from hwsim.hardware.systolic import SystolicConfig
 from hwsim.workload import Conv2d, MatMul, Workload
 
@@ -35,7 +35,7 @@ from hwsim.workload import Conv2d, MatMul, Workload
 # treated as possibly relevant and grouped on. If a vector-unit model starts to use one of these,
 # remove it here (the 1,000-point exactness test against ``estimate`` catches the drift).
 ARRAY_ONLY_FIELDS = frozenset({"rows", "cols", "dataflow", "dram_bytes_per_cycle", "clock_hz", "name", "source",
-                               "mapping_objective"})
+                               "mapping_objective", "fusion"})
 # Fields a sweep may not vary with the vectorised model (SCALE-Sim mode has no closed form over points).
 UNSUPPORTED_FIELDS = frozenset({"scalesim_compatible", "name", "source"})
 
@@ -87,8 +87,8 @@ def _other_scalars(hw: SystolicConfig, vector_ops) -> dict:
 # ``gemm_totals_numpy`` computes the same totals point by point through ``choose``; a test checks they agree.
 # --------------------------------------------------------------------------------------------------
 @njit(cache=True)
-def _gemm_totals_kernel(m, k, n, count, mult, rows, cols, df, ifk, fk, ofk, wb, ab, bw, obj, mac_pj, sram_pj,
-                        dram_pj, leak_pj, out_cycles, out_sram_bytes, out_dram_bytes, out_stalled):
+def _gemm_totals_kernel(m, k, n, count, mult, fin, fgemm, fout, rows, cols, df, ifk, fk, ofk, wb, ab, bw, fusion, obj,
+                        mac_pj, sram_pj, dram_pj, leak_pj, out_cycles, out_sram_bytes, out_dram_bytes, out_stalled):
     """Per point: the mapping search of every distinct GEMM (``systolic_mapping.search``, the function the
     backend calls), the winners' cycles and energy-side bytes summed with their multiplicities."""
     cost = np.empty(N_OUT)
@@ -96,8 +96,11 @@ def _gemm_totals_kernel(m, k, n, count, mult, rows, cols, df, ifk, fk, ofk, wb, 
     for p in range(rows.shape[0]):
         cyc, sram, dram, stalled = 0, 0.0, 0.0, False
         for o in range(m.shape[0]):
+            f = fusion[p]
+            fi = 1 if fuses(fin[o, f], fgemm[o, f] == 1, wb[p], ifk[p], ofk[p]) else 0
+            fo = 1 if fuses(fout[o, f], True, wb[p], ifk[p], ofk[p]) else 0
             search(m[o], k[o], n[o], count[o], rows[p], cols[p], df[p], ifk[p], fk[p], ofk[p], wb[p], ab[p], bw[p],
-                   obj[p], mac_pj[p], sram_pj[p], dram_pj[p], leak_pj[p], cost, choice)
+                   obj[p], mac_pj[p], sram_pj[p], dram_pj[p], leak_pj[p], cost, choice, fi, fo)
             mu = mult[o]
             cyc += mu * np.int64(cost[0])
             sram += mu * cost[15]
@@ -130,10 +133,10 @@ class PointEvaluator:
         macs: Counter = Counter()
         vector: Counter = Counter()
         first_vec: dict = {}
-        for op in workload.ops:
+        for op, role in zip(workload.ops, fusion_roles(workload.ops)):
             if isinstance(op, (MatMul, Conv2d)):
                 g = op.gemm()
-                key = (g.m, g.k, g.n, g.count)
+                key = (g.m, g.k, g.n, g.count, role)
                 gemms[key] += 1
                 macs[key] = op.macs
             else:
@@ -141,7 +144,11 @@ class PointEvaluator:
                 vector[key] += 1
                 first_vec.setdefault(key, op)
         keys = list(gemms)
-        dims = np.array(keys, dtype=np.int64).reshape(-1, 4)
+        dims = np.array([kk[:4] for kk in keys], dtype=np.int64).reshape(-1, 4)
+        # fusion roles per distinct GEMM and mode (none, attention, all): words in, producer is a GEMM, words out
+        self._fin = np.array([[r[0] for r in kk[4]] for kk in keys], dtype=np.int64).reshape(-1, 3)
+        self._fgemm = np.array([[int(r[1]) for r in kk[4]] for kk in keys], dtype=np.int64).reshape(-1, 3)
+        self._fout = np.array([[r[2] for r in kk[4]] for kk in keys], dtype=np.int64).reshape(-1, 3)
         self._m, self._k, self._n, self._count = (dims[:, i:i + 1] for i in range(4))
         self._mult = np.array([gemms[k] for k in keys], dtype=np.int64)[:, None]
         self._macs_total = sum(macs[k] * gemms[k] for k in keys)
@@ -192,7 +199,7 @@ class PointEvaluator:
         n = max([np.size(v) for v in params.values() if np.ndim(v) > 0] or [1])
         p = {f: getattr(self.base, f) for f in ("rows", "cols", "dataflow", "ifmap_sram_kib", "filter_sram_kib",
                                                   "ofmap_sram_kib", "word_bits", "acc_bits", "dram_bytes_per_cycle",
-                                                  "clock_hz", "mapping_objective")}
+                                                  "clock_hz", "mapping_objective", "fusion")}
         p.update(params)
         arr = {f: np.broadcast_to(np.asarray(v), (n,)) for f, v in p.items()}
         if arr["dataflow"].dtype.kind in "USO":
@@ -208,11 +215,14 @@ class PointEvaluator:
         s = self._scalar_columns(params, n)
         pes = hw["rows"] * hw["cols"]
         leak = s["leak_pj_const"] + s["leak_pj_per_pe"] * pes
+        fusion = np.zeros(n, dtype=np.int64)
+        for code, name in enumerate(FUSIONS):
+            fusion[arr["fusion"] == name] = code
         objective = np.zeros(n, dtype=np.int64)
         for name, code in OBJECTIVE_CODE.items():
             objective[arr["mapping_objective"] == name] = code
         # what the mapping search weighs (energy / edp objectives), per point
-        hw.update(objective=objective, mac_pj=_f64(s["mac_pj"], n), sram_pj=_f64(s["sram_pj_per_byte"], n),
+        hw.update(objective=objective, fusion=fusion, mac_pj=_f64(s["mac_pj"], n), sram_pj=_f64(s["sram_pj_per_byte"], n),
                   dram_pj=_f64(s["dram_pj_per_byte"], n), leak_pj=_f64(leak, n))
         g = (self.gemm_totals if self.compiled else self.gemm_totals_numpy)(hw)
         cycles = g["cycles"] + s["vector_cycles"].astype(np.int64)
@@ -230,7 +240,7 @@ class PointEvaluator:
         # the search depends on these columns only: evaluate each distinct combination once (a sweep's
         # points repeat them: e.g. examples/sweep_vit.yaml has <= 4,032 among any number of points)
         cols = ("rows", "cols", "dataflow", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "word_bytes",
-                "acc_bytes", "dram_bytes_per_cycle", "objective", "mac_pj", "sram_pj", "dram_pj", "leak_pj")
+                "acc_bytes", "dram_bytes_per_cycle", "objective", "fusion", "mac_pj", "sram_pj", "dram_pj", "leak_pj")
         key = np.stack([np.asarray(hw[c], dtype=np.float64) for c in cols], axis=1)
         key = np.ascontiguousarray(key).view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).reshape(-1)
         _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
@@ -240,9 +250,9 @@ class PointEvaluator:
                "stalled": np.empty(m, np.bool_)}
         flat = lambda a: np.ascontiguousarray(a.reshape(-1))
         _gemm_totals_kernel(flat(self._m), flat(self._k), flat(self._n), flat(self._count), flat(self._mult),
-                            u["rows"], u["cols"], u["dataflow"], u["ifmap_sram_kib"], u["filter_sram_kib"],
+                            self._fin, self._fgemm, self._fout, u["rows"], u["cols"], u["dataflow"], u["ifmap_sram_kib"], u["filter_sram_kib"],
                             u["ofmap_sram_kib"], u["word_bytes"], u["acc_bytes"], u["dram_bytes_per_cycle"],
-                            u["objective"], u["mac_pj"], u["sram_pj"], u["dram_pj"], u["leak_pj"],
+                            u["fusion"], u["objective"], u["mac_pj"], u["sram_pj"], u["dram_pj"], u["leak_pj"],
                             res["cycles"], res["sram_bytes"], res["dram_bytes"], res["stalled"])
         inverse = inverse.reshape(-1)
         return {k: v[inverse] for k, v in res.items()}
@@ -257,12 +267,16 @@ class PointEvaluator:
         objectives = {v: k for k, v in OBJECTIVE_CODE.items()}
         for p in range(n):
             for o in range(self._m.shape[0]):
+                f, w, i_k, o_k = int(hw["fusion"][p]), float(hw["word_bytes"][p]), float(hw["ifmap_sram_kib"][p]), \
+                    float(hw["ofmap_sram_kib"][p])
+                fuse = (int(fuses(int(self._fin[o, f]), bool(self._fgemm[o, f]), w, i_k, o_k)),
+                        int(fuses(int(self._fout[o, f]), True, w, i_k, o_k)))
                 _, c = choose(int(self._m[o, 0]), int(self._k[o, 0]), int(self._n[o, 0]), int(self._count[o, 0]),
                               int(hw["rows"][p]), int(hw["cols"][p]), codes[int(hw["dataflow"][p])],
                               *(float(hw[f][p]) for f in ("ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib",
                                                           "word_bytes", "acc_bytes", "dram_bytes_per_cycle")),
                               objectives[int(hw["objective"][p])],
-                              *(float(hw[f][p]) for f in ("mac_pj", "sram_pj", "dram_pj", "leak_pj")))
+                              *(float(hw[f][p]) for f in ("mac_pj", "sram_pj", "dram_pj", "leak_pj")), *fuse)
                 mu = int(self._mult[o, 0])
                 out["cycles"][p] += mu * int(c["cycles"])
                 out["sram_bytes"][p] += mu * c["sram_bytes"]
