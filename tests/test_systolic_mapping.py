@@ -251,3 +251,55 @@ def test_gemm_rows_carry_their_mapping_and_cycle_mode_equals_the_closed_form():
         if not cyc.ops[0].stalled:
             assert ana.cycles == cyc.cycles
     assert "mapping" not in ana.to_dict()["totals"]
+
+
+# ---- fusion ---------------------------------------------------------------------------------------------
+def _vit_fused(fusion, kib):
+    hw = dataclasses.replace(load_hardware("systolic-32x32-ws"), fusion=fusion, ifmap_sram_kib=kib, ofmap_sram_kib=kib)
+    return estimate(build_workload(load_model("vit-b16")), hw, "analytic"), hw
+
+
+def test_fusion_keeps_attention_scores_on_chip_when_they_fit():
+    """QK^T output per head: 197 x 197 int8 = 38,809 B. With 64 KiB SRAMs (32 KiB halves) it does not fit
+    and nothing changes; with 128 KiB it stays on chip: QK^T writes and AV's ifmap reads vanish, per head."""
+    none64, _ = _vit_fused("none", 64)
+    att64, _ = _vit_fused("attention", 64)
+    assert att64.dram_bytes == none64.dram_bytes and att64.cycles == none64.cycles
+    none, _ = _vit_fused("none", 128)
+    att, _ = _vit_fused("attention", 128)
+    qk = [r for r in att.ops if r.name.endswith("attn.qk")]
+    av = [r for r in att.ops if r.name.endswith("attn.av")]
+    assert all(r.counters["dram_writes"]["ofmap"] == 0 and r.details["mapping"]["fused"]["ofmap_kept_on_chip"] for r in qk)
+    assert all(r.counters["dram_reads"]["ifmap"] == 0 for r in av)
+    saved = none.dram_bytes - att.dram_bytes
+    assert saved == 12 * 2 * 12 * 197 * 197          # 12 layers x (write + read) x 12 heads x 197^2 bytes
+    assert att.cycles <= none.cycles
+    # the MLP and LayerNorm chains are fused only by 'all' (and only if their tensors fit)
+    assert all(not r.details["mapping"]["fused"]["ifmap_on_chip"] for r in att.ops if r.name.endswith("mlp.fc2"))
+
+
+def test_fusion_all_fuses_layernorm_and_mlp_chains_and_accounts_for_the_capacity():
+    """fc1 output 197 x 3072 = 605,184 B: with 2 MiB SRAMs it stays on chip for fc2; LayerNorm outputs
+    (197 x 768) feed QKV and FC1 from chip. The fused tensor takes its share of the SRAM: a producer
+    whose output needs more than half the ofmap SRAM is not fused."""
+    full, hw = _vit_fused("all", 2048)
+    none, _ = _vit_fused("none", 2048)
+    by = {r.name: r for r in full.ops}
+    assert by["layer0.mlp.fc1"].counters["dram_writes"]["ofmap"] == 0 and by["layer0.mlp.fc2"].counters["dram_reads"]["ifmap"] == 0
+    assert by["layer0.attn.qkv"].counters["dram_reads"]["ifmap"] == 0 and by["layer0.mlp.fc1"].counters["dram_reads"]["ifmap"] == 0
+    assert by["layer0.attn.proj"].counters["dram_reads"]["ifmap"] > 0      # AV -> proj is not a fused chain
+    assert full.dram_bytes < none.dram_bytes and full.cycles <= none.cycles
+    small, _ = _vit_fused("all", 1024)                                       # 605,184 B > 512 KiB half
+    assert {r.name: r for r in small.ops}["layer0.mlp.fc2"].counters["dram_reads"]["ifmap"] > 0
+
+
+def test_fusion_in_cycle_mode_equals_the_closed_form_when_nothing_stalls():
+    hw = dataclasses.replace(load_hardware("systolic-32x32-ws"), fusion="all", ifmap_sram_kib=2048, ofmap_sram_kib=2048,
+                             dram_bytes_per_cycle=1024)
+    w = build_workload(load_model("vit-ti16"))
+    a, c = estimate(w, hw, "analytic"), estimate(w, hw, "cycle")
+    assert a.dram_bytes == c.dram_bytes
+    for ra, rc in zip(a.ops, c.ops):
+        if not rc.stalled:
+            assert ra.ticks == rc.ticks, ra.name
+        assert ra.details == rc.details
