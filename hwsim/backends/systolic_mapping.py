@@ -97,6 +97,16 @@ def _multiplier(rel, order, level, trips):
 
 
 @njit(cache=True)
+def _operand_words(rel, order, level, trips, sizes):
+    """DRAM words of one operand (ws/is ofmap: words x visits)."""
+    size = 1
+    for d in range(3):
+        if rel[d] == 1:
+            size *= sizes[d]
+    return size * _multiplier(rel, order, level, trips)
+
+
+@njit(cache=True)
 def _footprint_words(rel, order, level, sizes, tiles):
     """Words of an operand resident at ``level``: per loop it depends on, the full extent if the loop is
     among the ``level`` innermost, else one tile."""
@@ -200,10 +210,9 @@ def mapping_cost(m, k, n, count, R, C, df, wb, ab, bw, o, lv_if, lv_f, lv_of, ts
     DRAM writes (spilled partial sums still move)."""
     Sr, Sc, Ss = _gemm_dims(m, k, n, df)
     order = ORDERS[o]
-    sizes = np.array((Sr, Sc, Ss), dtype=np.int64)
-    tiles = np.array((R, C, ts), dtype=np.int64)
+    sizes = (np.int64(Sr), np.int64(Sc), np.int64(Ss))          # tuples: no heap allocation per candidate
     fr, fc, fs = _cdiv(Sr, R), _cdiv(Sc, C), _cdiv(Ss, ts)
-    trips = np.array((fr, fc, fs), dtype=np.int64)
+    trips = (np.int64(fr), np.int64(fc), np.int64(fs))
     rel = RELEVANT[df]
     levels = (lv_if, lv_f, lv_of)
     tl = Ss - ts * (fs - 1)                       # last streamed tile
@@ -222,15 +231,12 @@ def mapping_cost(m, k, n, count, R, C, df, wb, ab, bw, o, lv_if, lv_f, lv_of, ts
     else:
         core = fr * fc * ((fs - 1) * max(ts, R) + max(tl, R))
         stream = tl
-    words = np.empty(3, dtype=np.int64)
-    for a in range(3):
-        size = 1
-        for d in range(3):
-            if rel[a, d] == 1:
-                size *= sizes[d]
-        words[a] = size * _multiplier(rel[a], order, levels[a], trips)
+    w0 = _operand_words(rel[0], order, levels[0], trips, sizes)
+    w1 = _operand_words(rel[1], order, levels[1], trips, sizes)
+    w2 = _operand_words(rel[2], order, levels[2], trips, sizes)
     if fuse_in:
-        words[0] = 0
+        w0 = 0
+    words = (w0, w1, w2)
     keep_in = 0 if fuse_in else 1
     r0, c0, s0 = min(R, Sr), min(C, Sc), min(ts, Ss)
     rl, cl = Sr - R * (fr - 1), Sc - C * (fc - 1)
@@ -292,37 +298,58 @@ def search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, obj, mac_pj, sram
         choice[i] = -1
     choice[0] = 0
     Sr, Sc, Ss = _gemm_dims(m, k, n, df)
-    sizes = np.array((Sr, Sc, Ss), dtype=np.int64)
-    trips0 = np.array((_cdiv(Sr, R), _cdiv(Sc, C), 1), dtype=np.int64)
+    sizes = (np.int64(Sr), np.int64(Sc), np.int64(Ss))
+    trips0 = (np.int64(_cdiv(Sr, R)), np.int64(_cdiv(Sc, C)), np.int64(1))
     rel = RELEVANT[df]
-    half = np.array((ifk * 1024 / 2, fk * 1024 / 2, ofk * 1024 / 2))
+    half_of = ofk * 1024 / 2
     if fuse_out:
-        half[2] -= m * n * wb          # the output kept for the next op
-    nbytes = np.array((wb, wb, wb if df == 1 else ab))
+        half_of -= m * n * wb          # the output kept for the next op
+    half = (ifk * 1024 / 2, fk * 1024 / 2, half_of)
+    nbytes = (wb, wb, wb if df == 1 else ab)
     cur = np.empty(N_OUT)
-    lv = np.zeros(3, dtype=np.int64)
     cand = 0
     n_eval = 1
     for o in range(6):
         order = ORDERS[o]
         if df == 1 and order[2] != 2:
             continue          # os: the reduction (s) loop stays innermost
+        # an operand that does not depend on s (the stationary one of ws/is): its footprint does not
+        # limit Ts, so only its deepest fitting level can win (never more traffic, same everything else)
+        only = [-1, -1, -1]
+        infeasible = False
+        for a in range(3):
+            if rel[a, 2] == 0 and not (a == 0 and fuse_in) and not (df == 1 and a == 2):
+                best_l = -1
+                for la in range(4):
+                    if _footprint_words(rel[a], order, la, sizes, (np.int64(R), np.int64(C), np.int64(1))) * nbytes[a] <= half[a]:
+                        best_l = la
+                if best_l < 0:
+                    infeasible = True
+                only[a] = best_l
+        if infeasible:
+            continue
         # candidate levels per operand: skip a level whose next loop adds nothing to the footprint
         for l0 in range(4):
+            if only[0] >= 0 and l0 != only[0]:
+                continue
             if fuse_in and l0 < 3:
                 continue      # the fused input is resident whole (its capacity checked by the caller)
-            if not fuse_in and not _useful(rel[0], order, l0, trips0, Ss):
+            if not fuse_in and only[0] < 0 and not _useful(rel[0], order, l0, trips0, Ss):
                 continue
             for l1 in range(4):
-                if not _useful(rel[1], order, l1, trips0, Ss):
+                if only[1] >= 0 and l1 != only[1]:
+                    continue
+                if only[1] < 0 and not _useful(rel[1], order, l1, trips0, Ss):
                     continue
                 for l2 in range(4):
                     if df == 1 and l2 > 0:
                         break
-                    if df != 1 and not _useful(rel[2], order, l2, trips0, Ss):
+                    if only[2] >= 0 and l2 != only[2]:
+                        continue
+                    if df != 1 and only[2] < 0 and not _useful(rel[2], order, l2, trips0, Ss):
                         continue
                     cand += 1
-                    lv[0], lv[1], lv[2] = l0, l1, l2
+                    lv = (l0, l1, l2)
                     # the largest streamed tile every working set allows
                     ts_max = Ss
                     ok = True
