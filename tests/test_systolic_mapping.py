@@ -21,7 +21,10 @@ SIZES = [1, 2, 7, 31, 32, 33, 64, 97, 197]   # 1, exact multiples, one over/unde
 
 def _cost(fn, *args):
     out = np.empty(N_OUT)
-    fn(*args, out)
+    if fn is mapping_cost:
+        fn(*args, out, 0, 0)          # no fusion
+    else:
+        fn(*args, out)
     return dict(zip(_COST_FIELDS, out))
 
 
@@ -118,7 +121,7 @@ def test_search_finds_the_brute_force_optimum():
         R, C, df = int(rng.choice([4, 8])), int(rng.choice([4, 8])), int(rng.integers(0, 3))
         ifk, fk, ofk, bw = (float(rng.choice(v)) for v in ([0.25, 1, 4], [0.25, 1, 4], [0.25, 1, 4], [1, 4, 64]))
         out, choice = np.empty(N_OUT), np.empty(6, np.int64)
-        search(m, k, n, 1, R, C, df, ifk, fk, ofk, 1.0, 4.0, bw, 0, 0.3, 1.0, 160.0, 1.0, out, choice)
+        search(m, k, n, 1, R, C, df, ifk, fk, ofk, 1.0, 4.0, bw, 0, 0.3, 1.0, 160.0, 1.0, out, choice, 0, 0)
         assert (out[0], out[14]) == _brute_force(m, k, n, R, C, df, ifk, fk, ofk, bw), (m, k, n, R, C, df, ifk, fk, ofk, bw)
 
 

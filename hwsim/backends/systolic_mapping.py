@@ -202,7 +202,7 @@ def _finish(count, core, stream, R, C, load_words, store_words, spill, load0, st
 
 
 @njit(cache=True)
-def mapping_cost(m, k, n, count, R, C, df, wb, ab, bw, o, lv_if, lv_f, lv_of, ts, out, fuse_in=0, fuse_out=0):
+def mapping_cost(m, k, n, count, R, C, df, wb, ab, bw, o, lv_if, lv_f, lv_of, ts, out, fuse_in, fuse_out):
     """Closed form of one searched mapping (loop order ``ORDERS[o]``, residency levels, streamed tile
     ``ts``) for one GEMM; fills ``out`` (``_COST_FIELDS``). Capacity is not checked here
     (:func:`search` does it). ``fuse_in``: the ifmap is already on chip (the previous op's output,
@@ -282,7 +282,7 @@ def _objective(out, obj, macs, mac_pj, sram_pj, dram_pj, leak_pj):
 
 @njit(cache=True)
 def search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, obj, mac_pj, sram_pj, dram_pj, leak_pj, best_out, choice,
-           fuse_in=0, fuse_out=0):
+           fuse_in, fuse_out):
     """Exhaustive search over the mapping space of one GEMM (module docstring). Fills ``best_out`` with the
     winner's cost vector and ``choice`` with (candidate number, order, level ifmap, level filter,
     level ofmap, Ts); candidate 0 is the fixed placement (then the other entries are -1). Returns the
@@ -553,7 +553,7 @@ def choose(m: int, k: int, n: int, count: int, R: int, C: int, dataflow: str, if
     choice = np.empty(6, dtype=np.int64)
     df = {"ws": 0, "os": 1, "is": 2}[dataflow]
     search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, OBJECTIVE_CODE[objective], mac_pj, sram_pj, dram_pj,
-           leak_pj, out, choice, fuse_in, fuse_out)
+           leak_pj, out, choice, int(fuse_in), int(fuse_out))
     c = choice.tolist()
     mp = GemmMapping(dataflow, fixed=c[0] == 0) if c[0] == 0 else \
         GemmMapping(dataflow, False, tuple(int(d) for d in ORDERS[c[1]]), (c[2], c[3], c[4]), c[5], c[0])
