@@ -26,7 +26,10 @@ from numba import njit
 
 from hwsim import energy
 from hwsim.backends.systolic import DATAFLOW_CODE, EnergyModel, SystolicBackend
-from hwsim.backends.systolic_mapping import FUSIONS, N_OUT, OBJECTIVE_CODE, choose, fuses, fusion_roles, search
+from hwsim.backends.systolic_mapping import FUSIONS, N_OUT, OBJECTIVE_CODE, choose, fusion_roles, jitted
+
+_J = jitted()                  # the compiled twins of the kernels ``choose`` runs in plain Python
+search, fuses = _J.search, _J.fuses
 from hwsim.hardware.systolic import SystolicConfig
 from hwsim.workload import Conv2d, MatMul, Workload
 
@@ -83,7 +86,7 @@ def _other_scalars(hw: SystolicConfig, vector_ops) -> dict:
 
 # --------------------------------------------------------------------------------------------------
 # GEMMs, compiled: per (op, point) the backend's own mapping search (``systolic_mapping.search``, the
-# numba function ``estimate`` calls through ``choose``), summed over ops per point.
+# compiled twin of what ``estimate`` runs through ``choose``), summed over ops per point.
 # ``gemm_totals_numpy`` computes the same totals point by point through ``choose``; a test checks they agree.
 # --------------------------------------------------------------------------------------------------
 @njit(cache=True)
