@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-shot, idempotent set-up on a fresh Debian 12 machine: system tools for RTL
-# simulation/synthesis, then a project venv (.venv) with hwsim installed editable.
+# simulation/synthesis, then a project venv (.venv) with hwsim installed editable
+# (HWSIM_EXTRAS=rtl,sweep,dev,timm,onnx also installs the model importers' PyTorch/timm/ONNX).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,9 +19,11 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
-  echo "setup: installing Python packages into .venv" >&2
+# HWSIM_EXTRAS: the optional parts to install (CI adds the model importers: timm, onnx; see README)
+extras="${HWSIM_EXTRAS:-rtl,sweep,dev}"
+if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ] || [ "$(cat .venv/.installed)" != "$extras" ]; then
+  echo "setup: installing Python packages into .venv (extras: $extras)" >&2
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[rtl,sweep,dev]'
-  touch .venv/.installed
+  .venv/bin/pip install -q -e ".[$extras]"
+  echo "$extras" > .venv/.installed
 fi

@@ -26,12 +26,18 @@ def _emit(text: str, out: str | None) -> None:
 
 
 def _workload(args):
-    from hwsim.workload import build_workload, load_model
-    return build_workload(load_model(args.model, batch=args.batch, image_size=args.image_size))
+    from hwsim.workload import load_workload
+    overrides = {k: v for k, v in (("batch", args.batch), ("image_size", args.image_size)) if v is not None}
+    return load_workload(args.model, task=getattr(args, "task", None), **overrides)
 
 
 def cmd_estimate(args) -> int:
     from hwsim.estimate import estimate
+    from hwsim.paths import PLOT_SUFFIXES, check_output
+    check_output(args.output, "-o")
+    check_output(args.plot, "--plot", PLOT_SUFFIXES)
+    check_output(args.roofline, "--roofline", PLOT_SUFFIXES)
+    check_output(args.trace, "--trace", (".json",))
     workload = _workload(args)
     hw = _hardware(args)
     report = estimate(workload, hw, args.mode, keep_timeline=bool(args.trace))
@@ -42,7 +48,7 @@ def cmd_estimate(args) -> int:
     else:
         _emit(report.to_table(None if args.all or args.output or args.by else 40, by=args.by), args.output)
     if args.plot:
-        report.plot_breakdown(args.plot)
+        report.plot_breakdown(args.plot, stack=args.plot_by)
     if args.roofline:
         from hwsim.kinds import backend_for
         peaks = backend_for(hw).peak_rates(hw)
@@ -50,7 +56,7 @@ def cmd_estimate(args) -> int:
             raise HwsimError(f"--roofline: the {hw.kind} backend has no compute/bandwidth roofline")
         report.plot_roofline(args.roofline, peaks["macs_per_s"], peaks["dram_bytes_per_s"])
     if args.trace:
-        report.write_trace(args.trace)
+        report.write_trace(args.trace, args.trace_detail)
     if args.output or args.plot or args.trace or args.roofline:
         written = [p for p in (args.output, args.plot, args.roofline, args.trace) if p]
         print("wrote " + ", ".join(written), file=sys.stderr)
@@ -62,6 +68,8 @@ def cmd_compare(args) -> int:
     from hwsim.config import parse_overrides
     from hwsim.estimate import estimate
     from hwsim.hardware import load_hardware
+    from hwsim.paths import PLOT_SUFFIXES, check_output
+    check_output(args.plot, "--plot", PLOT_SUFFIXES)
     workload = _workload(args)
     hws = [load_hardware(h, parse_overrides(args.set)) for h in args.hardware]
     comparison = Comparison(tuple(estimate(workload, hw, args.mode) for hw in hws))
@@ -103,11 +111,15 @@ def cmd_gemm(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from hwsim.workload import build_workload, load_model, available_models
-    print(f"{'model':<12} {'image':>5} {'patch':>5} {'depth':>5} {'dim':>5} {'heads':>5} {'tokens':>6} {'GMACs':>8}  source")
+    from hwsim.workload import available_models, build_workload, load_model
+    from hwsim.workload.spec import ModelSpec
+    print(f"{'model':<18} {'form':<12} {'image':>5} {'blocks':>6} {'dim':>5} {'heads':>5} {'GMACs':>8}  source")
     for name in available_models():
         s = load_model(name)
-        print(f"{name:<12} {s.image_size:>5} {s.patch:>5} {s.depth:>5} {s.dim:>5} {s.heads:>5} {s.tokens:>6} "
+        flat = isinstance(s, ModelSpec)
+        form = "vit" if flat else f"{len(s.stages)} stages"
+        dims = (s.dim, s.heads) if flat else ("-", "-")
+        print(f"{name:<18} {form:<12} {s.image_size:>5} {s.depth:>6} {dims[0]:>5} {dims[1]:>5} "
               f"{build_workload(s).macs / 1e9:>8.2f}  {s.source}")
     return 0
 
@@ -129,22 +141,27 @@ def cmd_presets(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hwsim.estimate import MODES
+    from hwsim import MODES
     p = argparse.ArgumentParser(prog="hwsim", description="Latency/energy simulator and RTL generator for ViT accelerators.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     e = sub.add_parser("estimate", help="per-op and total latency/energy of a model on hardware")
-    e.add_argument("model", help="zoo name (see 'hwsim models') or a model YAML file")
+    e.add_argument("model", help="zoo name (see 'hwsim models'), a model YAML file, timm:NAME or a .onnx file")
     e.add_argument("hardware", help="preset name (see 'hwsim presets') or a hardware YAML file")
     e.add_argument("--mode", choices=MODES, default="cycle", help="cycle-level engine (default) or closed form")
     e.add_argument("--format", choices=FORMATS, default="table")
     e.add_argument("-o", "--output", help="write the report here instead of stdout")
     e.add_argument("--plot", help="PNG: per-layer energy and latency breakdown")
+    e.add_argument("--plot-by", choices=("kind", "block"), default="kind",
+                   help="--plot: stack each layer's latency by op kind (default) or by block (attn, mlp, moe)")
     e.add_argument("--roofline", help="PNG: roofline plot of the GEMMs")
     e.add_argument("--trace", help="Chrome/Perfetto trace JSON of the timeline (cycle mode)")
+    e.add_argument("--trace-detail", choices=("op", "task"), default="op",
+                   help="trace events per op and resource (default, small) or per task (every fold: large)")
     e.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a hardware field (repeatable)")
     e.add_argument("--batch", type=int, help="batch size (default 1)")
     e.add_argument("--image-size", type=int, help="input image edge in pixels (default 224)")
+    e.add_argument("--task", help="task whose MoE gate runs (task routing; default: the model's first task)")
     e.add_argument("--all", action="store_true", help="table: list every op")
     e.add_argument("--by", choices=("layer", "block"), help="sum rows per layer or per block (table, csv; json adds 'groups')")
     e.set_defaults(func=cmd_estimate)
@@ -171,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the model zoo").set_defaults(func=cmd_models)
     sub.add_parser("presets", help="list the hardware presets").set_defaults(func=cmd_presets)
 
-    for module in ("rtl.cli", "hwsim.sweep.cli"):
+    for module in ("rtl.cli", "hwsim.sweep.cli", "hwsim.workload.export"):
         try:
             mod = __import__(module, fromlist=["add_commands"])
         except ImportError:

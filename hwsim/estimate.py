@@ -1,6 +1,7 @@
 """The Python API: estimate a workload on a hardware config of any kind, in cycle or analytic mode."""
 from __future__ import annotations
 
+from hwsim import MODES
 from hwsim.backends.base import OpCost, check_supported
 from hwsim.engine import TaskGraph, Timeline
 from hwsim.errors import UnknownName
@@ -8,19 +9,39 @@ from hwsim.kinds import backend_for
 from hwsim.report import KindInfo, OpRow, Report
 from hwsim.workload import MatMul, Workload
 
-MODES = ("cycle", "analytic")
+__all__ = ["MODES", "estimate", "gemm_result"]
 
 
-def _row(op, cost: OpCost, ticks: int, info: KindInfo, static_pj_per_tick: float | None, bound: str) -> OpRow:
+def _bound(cost: OpCost, stalled: bool) -> str:
+    """What limits the op: ``memory`` when it waited for data (cycle mode) or the backend says so; otherwise
+    the resource busiest for it (``memory`` for the DRAM), so an op whose unit idles behind long transfers
+    is never labelled by its unit."""
+    if stalled:
+        return "memory"
+    if cost.bound not in ("", cost.unit):
+        return cost.bound
+    unit_busy = cost.busy_ticks.get(cost.unit, 0)
+    busiest = max(((v, k) for k, v in cost.busy_ticks.items() if k != cost.unit), default=(0, ""))
+    if busiest[0] > unit_busy:
+        return "memory" if busiest[1] == "dram" else busiest[1]
+    return cost.bound or cost.unit
+
+
+def _row(op, cost: OpCost, ticks: int, info: KindInfo, static_pj_per_tick: float | None, stalled: bool) -> OpRow:
     energy = None
     if cost.energy_pj is not None and static_pj_per_tick is not None:
         energy = dict(cost.energy_pj)
         energy[info.static_component] = ticks * static_pj_per_tick
+    seconds = ticks * info.tick_s
+    if info.peak_macs_per_s:       # one definition for every kind: MACs / (peak MACs/s x the op's latency)
+        utilization = op.macs / (info.peak_macs_per_s * seconds) if seconds > 0 else 0.0
+    else:
+        utilization = cost.utilization
     return OpRow(name=op.name, kind=op.kind, unit=cost.unit, ticks=ticks, tick_s=info.tick_s, macs=op.macs,
                  energy_by_component_pj=energy, bytes_by_level=dict(cost.bytes_by_level),
-                 busy_ticks=dict(cost.busy_ticks), utilization=cost.utilization, bound=bound,
+                 busy_ticks=dict(cost.busy_ticks), utilization=min(1.0, utilization), bound=_bound(cost, stalled),
                  counters=dict(cost.counters), ideal_ticks=cost.ideal_ticks, layer=op.layer, block=op.block,
-                 details=dict(cost.details))
+                 unit_utilization=cost.utilization, details=dict(cost.details))
 
 
 def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool = False) -> Report:
@@ -44,7 +65,7 @@ def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool
     timeline: Timeline | None = None
     if mode == "analytic":
         costs = backend.analytic_many(workload.ops, hw)
-        rows = [_row(op, c, c.ticks, info, static, c.bound) for op, c in zip(workload.ops, costs)]
+        rows = [_row(op, c, c.ticks, info, static, False) for op, c in zip(workload.ops, costs)]
     else:
         graph = TaskGraph()
         costs = []
@@ -59,11 +80,11 @@ def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool
         for i, (op, cost) in enumerate(zip(workload.ops, costs)):
             end = timeline.op_end(i)
             ticks = end - prev_end
-            bound = "memory" if ticks > cost.ideal_ticks else cost.bound
-            rows.append(_row(op, cost, ticks, info, static, bound))
+            rows.append(_row(op, cost, ticks, info, static, ticks > cost.ideal_ticks))
             prev_end = end
     return Report(model=workload.model, hardware=hw, mode=mode, ops=tuple(rows), info=info,
-                  batch=workload.batch, timeline=timeline if keep_timeline else None)
+                  batch=workload.batch, timeline=timeline if keep_timeline else None,
+                  run_probability=workload.run_probability() if workload.exits else None)
 
 
 def gemm_result(name: str, m: int, n: int, k: int, hw, mode: str) -> dict:

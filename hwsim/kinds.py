@@ -16,6 +16,9 @@ from hwsim.errors import UnknownName
 KINDS: dict[str, tuple[str, str]] = {
     "systolic": ("hwsim.hardware.systolic:SystolicConfig", "hwsim.backends.systolic:SystolicBackend"),
     "roofline": ("hwsim.hardware.roofline:RooflineConfig", "hwsim.backends.roofline:RooflineBackend"),
+    "optical4f": ("hwsim.hardware.optical4f:Optical4fConfig", "hwsim.backends.optical4f:Optical4fBackend"),
+    "edge_moe": ("hwsim.hardware.edge_moe:EdgeMoeConfig", "hwsim.backends.edge_moe:EdgeMoeBackend"),
+    "mpc": ("hwsim.hardware.mpc:MpcConfig", "hwsim.backends.mpc:MpcBackend"),
 }
 
 

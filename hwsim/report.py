@@ -35,13 +35,15 @@ class KindInfo:
     static_power_w: float | None
     static_component: str
     counter_units: Mapping[str, str]
+    peak_macs_per_s: float | None = None   # for utilisation = MACs / (peak x latency)
 
     @classmethod
     def from_backend(cls, backend, hw) -> "KindInfo":
         return cls(kind=backend.kind, tick_s=backend.tick_s(hw), has_clock=backend.has_clock,
                    has_energy=backend.has_energy, memory_levels=tuple(backend.memory_levels),
                    size=dict(backend.size(hw)), static_power_w=backend.static_power_w(hw) if backend.has_energy else None,
-                   static_component=backend.static_component, counter_units=dict(backend.counter_units))
+                   static_component=backend.static_component, counter_units=dict(backend.counter_units),
+                   peak_macs_per_s=backend.peak_rates(hw).get("macs_per_s"))
 
 
 def _add(acc: dict, values: Mapping) -> dict:
@@ -74,6 +76,7 @@ class OpRow:
     ideal_ticks: int = 0
     layer: int | None = None
     block: str = ""
+    unit_utilization: float = 0.0   # the backend's: achieved / peak rate of ``unit`` while it is busy
     details: Mapping[str, Any] = field(default_factory=dict)   # per-op facts, not summed (OpCost.details)
 
     @property
@@ -122,7 +125,7 @@ class OpRow:
             d["compute_cycles"] = self.compute_cycles
             d["dram_cycles"] = self.dram_cycles
         d.update({"busy_s": {k: v * self.tick_s for k, v in self.busy_ticks.items()},
-                  "utilization": self.utilization, "bound": self.bound})
+                  "utilization": self.utilization, "unit_utilization": self.unit_utilization, "bound": self.bound})
         d.update(self.counters)
         d.update(self.details)
         return d
@@ -157,6 +160,7 @@ def group_rows(rows, by: str) -> list[OpRow]:
                          bytes_by_level=_sum_maps(r.bytes_by_level for r in rs),
                          busy_ticks=_sum_maps(r.busy_ticks for r in rs),
                          utilization=sum(r.utilization * r.ticks for r in rs) / ticks if ticks else 0.0,
+                         unit_utilization=sum(r.unit_utilization * r.ticks for r in rs) / ticks if ticks else 0.0,
                          bound=top.bound, counters=counters, ideal_ticks=sum(r.ideal_ticks for r in rs),
                          layer=top.layer, block=top.block if by == "block" else ""))
     return out
@@ -176,7 +180,9 @@ def _num(v):
 
 @dataclass(frozen=True)
 class Report:
-    """Rows of one estimate and what the kind tells about them. ``batch``: images per run."""
+    """Rows of one estimate and what the kind tells about them. ``batch``: images per run.
+    ``run_probability``: per op, the probability it runs (workloads with early exits; None without):
+    the totals are then the worst case (every exit head, the whole network) and ``expected_*`` the mean."""
     model: str
     hardware: object
     mode: str
@@ -184,6 +190,7 @@ class Report:
     info: KindInfo
     batch: int = 1
     timeline: object = field(default=None, repr=False)
+    run_probability: tuple[float, ...] | None = None
 
     # ---- totals ----------------------------------------------------------------------------------
     @property
@@ -256,6 +263,12 @@ class Report:
                   "throughput_per_s": self.throughput_per_s,
                   "energy_per_image_pj": None if e is None else e / self.batch,
                   "static_power_w": self.info.static_power_w})
+        if self.run_probability is not None:
+            p = self.run_probability
+            t["worst_case_latency_s"] = self.latency_s
+            t["expected_latency_s"] = sum(r.latency_s * q for r, q in zip(self.ops, p))
+            t["expected_energy_pj"] = None if e is None else \
+                sum((r.energy_pj or 0.0) * q for r, q in zip(self.ops, p))
         t.update(self.counters)
         return t
 
@@ -286,7 +299,8 @@ class Report:
             ["latency_s", "energy_pj", *(f"energy_{c}_pj" for c in components), "macs"] + \
             (["dram_bytes"] if "dram" in self.info.memory_levels else []) + \
             [f"bytes_{lv}" for lv in levels if lv != "dram"] + \
-            (["compute_cycles", "dram_cycles"] if self.info.has_clock else []) + ["utilization", "bound", *counter_cols]
+            (["compute_cycles", "dram_cycles"] if self.info.has_clock else []) + \
+            ["utilization", "unit_utilization", "bound", *counter_cols]
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=head, lineterminator="\n", extrasaction="ignore")
         w.writeheader()
@@ -320,11 +334,13 @@ class Report:
             (f", batch {self.batch}" if self.batch != 1 else "") + ")"
         lines = [title, head, "-" * len(head)]
 
+        units = self.info.counter_units
+
         def line(name, kind, r_ticks, lat, energy, macs, dram, counters, util, bound):
             s = f"{name:<{width}} {kind:<9} " + (f"{r_ticks:>11,} " if clock else "") + \
                 f"{_si(lat, 's'):>10} {_energy(energy):>10} {macs:>14,} " + \
                 (f"{dram:>12,} " if "dram" in self.info.memory_levels else "") + \
-                "".join(f"{_count(counters.get(k, 0)):>12} " for k in scalars)
+                "".join(f"{_count(counters.get(k, 0), units.get(k)):>12} " for k in scalars)
             return s + (f"{util:>5.0%}  {bound}" if util is not None else "")
 
         shown = rows if max_rows is None else rows[:max_rows]
@@ -342,16 +358,20 @@ class Report:
             lines.append("energy: " + ", ".join(f"{k} {_si(v * 1e-12, 'J')} ({v / total:.0%})" for k, v in e.items()))
         elif e is None:
             lines.append(f"energy: not modelled by the {self.kind} backend")
-        size = ", ".join(f"{k} {_number(v)}" for k, v in self.info.size.items())
+        if self.run_probability is not None:
+            t = self.totals()
+            lines.append(f"early exit: expected {_si(t['expected_latency_s'], 's')}, "
+                         f"{_energy(t['expected_energy_pj'])} per run; worst case (the totals) {_si(self.latency_s, 's')}")
+        size = ", ".join(f"{k} {_number(v)}" for k, v in self.info.size.items()) or "not modelled"
         lines.append(f"size: {size}   throughput: {self.throughput_per_s:,.1f} images/s" +
                      (f" (batch {self.batch})" if self.batch != 1 else ""))
         return "\n".join(lines)
 
-    def write_trace(self, path: str | Path) -> None:
-        """Chrome/Perfetto trace JSON: the engine's task timeline (cycle mode), or one event per op
-        laid back to back on its unit (analytic mode)."""
+    def write_trace(self, path: str | Path, detail: str = "op") -> None:
+        """Chrome/Perfetto trace JSON: the engine's timeline (cycle mode; ``detail`` ``op``: one event per op and
+        resource, ``task``: one per task), or one event per op laid back to back on its unit (analytic mode)."""
         if self.timeline is not None:
-            self.timeline.to_chrome_trace(path, self.info.tick_s, [r.name for r in self.ops])
+            self.timeline.to_chrome_trace(path, self.info.tick_s, [r.name for r in self.ops], detail=detail)
             return
         units = sorted({r.unit for r in self.ops})
         events = [{"name": "thread_name", "ph": "M", "pid": 0, "tid": i, "args": {"name": u}} for i, u in enumerate(units)]
@@ -363,9 +383,13 @@ class Report:
         Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
 
     # ---- plots -----------------------------------------------------------------------------------
-    def plot_breakdown(self, path: str | Path) -> None:
+    def plot_breakdown(self, path: str | Path, stack: str = "kind") -> None:
         """Stacked bars per layer (from the structure the ops carry): energy by component (top, when the
-        backend models energy) and latency by op kind (bottom)."""
+        backend models energy) and latency by op kind, or by block with ``stack='block'`` (attn, mlp,
+        moe, ...; bottom)."""
+        if stack not in ("kind", "block"):
+            from hwsim.errors import UnknownName
+            raise UnknownName("plot stacking", stack, ("kind", "block"))
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -375,7 +399,8 @@ class Report:
             d = groups.setdefault(g, {"energy": {}, "latency": {}})
             for k, v in (r.energy_by_component_pj or {}).items():
                 d["energy"][k] = d["energy"].get(k, 0.0) + v
-            d["latency"][r.kind] = d["latency"].get(r.kind, 0.0) + r.latency_s
+            cat = r.kind if stack == "kind" else (r.block or r.kind)
+            d["latency"][cat] = d["latency"].get(cat, 0.0) + r.latency_s
         names = list(groups)
         panels = ([("energy", 1e-6, "energy (µJ)")] if self.info.has_energy else []) + [("latency", 1e3, "latency (ms)")]
         fig, axes = plt.subplots(len(panels), 1, figsize=(max(8, 0.45 * len(names)), 3.5 * len(panels)), sharex=True,
@@ -426,7 +451,10 @@ def _short(name: str) -> str:
     return name if len(name) <= 12 else name[:11] + "…"
 
 
-def _count(v) -> str:
+def _count(v, unit: str | None = None) -> str:
+    """A counter for the table: seconds (unit ``s``) with an SI prefix, other numbers as whole counts."""
+    if unit == "s" and isinstance(v, (int, float)):
+        return _si(v, "s") if v else "0 s"
     return f"{v:,.0f}" if isinstance(v, (int, float)) else str(v)
 
 

@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from hwsim.kinds import KINDS
+
 from hwsim.cli import main
 
 
@@ -36,7 +38,10 @@ def test_estimate_table_csv_and_cycle_trace(capsys, tmp_path):
                        "--roofline", str(tmp_path / "roof.png"))
     assert code == 0 and out.splitlines()[0].startswith("name,kind,layer,block,unit,cycles,latency_s,energy_pj,energy_mac_pj")
     assert len(out.splitlines()) == 1 + 1 + 12 * 12 + 2
-    assert len(json.loads((tmp_path / "t.json").read_text())["traceEvents"]) > 1000
+    per_op = [e for e in json.loads((tmp_path / "t.json").read_text())["traceEvents"] if e["ph"] == "X"]
+    assert {e["name"] for e in per_op} == {line.split(",")[0] for line in out.splitlines()[1:]}
+    code, _, _ = run(capsys, "estimate", "vit-ti16", "systolic", "--trace", str(tmp_path / "full.json"), "--trace-detail", "task")
+    assert code == 0 and len(json.loads((tmp_path / "full.json").read_text())["traceEvents"]) > 1000
 
 
 def test_gemm_json_contract(capsys):
@@ -60,7 +65,7 @@ def test_gemm_topology_csv_gives_one_object_per_row_in_order(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["estimate", "vit-x", "systolic"], "unknown model 'vit-x'; available: deit-b16"),
+    (["estimate", "vit-x", "systolic"], "unknown model 'vit-x'; available: alexnet-imagenet, convshare-vit, deit-b16"),
     (["estimate", "vit-b16", "systolic-9x9"], "unknown hardware preset 'systolic-9x9'; available:"),
     (["estimate", "vit-b16", "systolic", "--set", "dataflow=xs"], "field 'dataflow' = 'xs': allowed: ws, os, is"),
     (["estimate", "vit-b16", "systolic", "--set", "rows=0"], "field 'rows' = 0: must be > 0"),
@@ -79,7 +84,7 @@ def test_bad_input_gives_one_line_and_exit_2(capsys, argv, message):
 @pytest.mark.parametrize("content, message", [
     ("kind: systolic\nrows: [32\n", "malformed YAML at line"),
     ("- just\n- a list\n", "expected a YAML mapping"),
-    ("kind: tpu\nrows: 4\n", "field 'kind' = 'tpu': allowed: roofline, systolic"),
+    ("kind: tpu\nrows: 4\n", f"field 'kind' = 'tpu': allowed: {', '.join(sorted(KINDS))}"),
     ("kind: systolic\nrows: 4\ncols: -2\nword_bits: 8.5\n", "field 'cols' = -2: must be > 0; field 'word_bits' = 8.5"),
 ])
 def test_bad_hardware_yaml(capsys, tmp_path, content, message):

@@ -58,6 +58,19 @@ def test_chrome_trace_has_one_event_per_nonempty_task(tmp_path):
     g.add_block(make_block(["dram", "array"], [("dram", 10, [PREV], "load"), ("array", 5, [0], "compute")]))
     t = g.schedule()
     path = tmp_path / "t.json"
-    t.to_chrome_trace(path, tick_s=1e-9, op_names=["gemm"])
+    t.to_chrome_trace(path, tick_s=1e-9, op_names=["gemm"], detail="task")
     events = [e for e in json.loads(path.read_text())["traceEvents"] if e["ph"] == "X"]
     assert [(e["name"], e["ts"], e["dur"]) for e in events] == [("gemm:load", 0.0, 0.01), ("gemm:compute", 0.01, 0.005)]
+
+
+def test_chrome_trace_per_op_spans_each_resource_with_its_busy_ticks(tmp_path):
+    g = TaskGraph()
+    g.add_block(make_block(["dram", "array"], [("dram", 10, [PREV], "load"), ("array", 5, [0], "compute"),
+                                               ("dram", 4, [1], "store"), ("array", 0, [2], "idle")]))
+    g.add_block(make_block(["array"], [("array", 7, [PREV], "compute")]))
+    path = tmp_path / "t.json"
+    g.schedule().to_chrome_trace(path, tick_s=1e-9, op_names=["a", "b"])
+    events = [e for e in json.loads(path.read_text())["traceEvents"] if e["ph"] == "X"]
+    got = sorted((e["name"], e["tid"], e["ts"], e["dur"], e["args"]["busy_ticks"], e["args"]["tasks"]) for e in events)
+    dram, array = 1, 2   # thread ids: resources in order of first use after the sync resource
+    assert got == [("a", dram, 0.0, 0.019, 14, 2), ("a", array, 0.01, 0.005, 5, 1), ("b", array, 0.019, 0.007, 7, 1)]

@@ -104,7 +104,7 @@ def test_kinds_are_imported_lazily():
 def test_unknown_kind_lists_every_kind(tmp_path):
     path = tmp_path / "x.yaml"
     path.write_text("kind: nope\n")
-    with pytest.raises(HwsimError, match="allowed: roofline, systolic"):
+    with pytest.raises(HwsimError, match="allowed: " + ", ".join(sorted(kinds.KINDS))):
         load_hardware(path)
 
 
@@ -353,3 +353,17 @@ def test_the_resume_fingerprint_covers_every_data_table(monkeypatch):
     monkeypatch.setattr(resources, "_files", lambda pkg, suf: {**real(pkg, suf), "zz": resources.data_file("tech.yaml")})
     assert resources.data_digest() != before
     resources.data_digest.cache_clear()
+
+
+def test_early_exit_reports_expected_and_worst_case():
+    """LGViT-style exits: the totals are the worst case, expected_* weight each op by its run probability."""
+    from hwsim.workload import expected_cost
+    w = build_workload(load_model("lgvit-vit-b16"))
+    r = estimate(w, load_hardware("systolic"), "analytic")
+    t = r.totals()
+    assert t["worst_case_latency_s"] == r.latency_s > t["expected_latency_s"]
+    assert t["expected_latency_s"] == pytest.approx(expected_cost(w, [o.latency_s for o in r.ops]))
+    assert t["expected_energy_pj"] == pytest.approx(expected_cost(w, [o.energy_pj for o in r.ops]))
+    assert "early exit: expected" in r.to_table()
+    assert "expected_latency_s" not in estimate(build_workload(load_model("vit-ti16")), load_hardware("systolic"),
+                                                "analytic").totals()

@@ -15,7 +15,7 @@ summed, of the totals.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Mapping, Protocol, Sequence
 
 import numpy as np
@@ -114,7 +114,6 @@ class BackendBase:
 
     def lower(self, op: Op, hw) -> tuple[TaskBlock, OpCost]:
         cost = self.analytic(op, hw)
-        from dataclasses import replace
         return single_task_block(cost.unit, cost.ticks, label=op.kind), replace(cost, ticks=0)
 
     def point_evaluator(self, workload, base):
@@ -135,14 +134,20 @@ class BackendBase:
 
 def check_supported(backend, ops: Sequence[Op]) -> None:
     """Raise one HwsimError naming the backend, the op kinds it cannot cost and the first op names,
-    before any work is done (a missing cost model is never a silent zero)."""
-    bad = [op for op in ops if not isinstance(op, backend.op_types)]
+    before any work is done (a missing cost model is never a silent zero). An op is supported when
+    ``backend.supports(op)`` (BackendBase: an instance of ``op_types``; a backend may refine it by a
+    field, e.g. an eltwise ``op`` it has no model for); ``backend.unsupported_reason(op)``, if defined,
+    adds why for the first rejected op."""
+    supports = getattr(backend, "supports", None) or (lambda op: isinstance(op, backend.op_types))
+    bad = [op for op in ops if not supports(op)]
     if bad:
         kinds = sorted({op.kind for op in bad})
         names = ", ".join(op.name for op in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
         can = sorted({t.kind for t in backend.op_types})
+        why = getattr(backend, "unsupported_reason", None)
+        detail = f"; {bad[0].name}: {why(bad[0])}" if why and why(bad[0]) else ""
         raise HwsimError(f"the {backend.kind} backend cannot cost op kind(s) {', '.join(kinds)} ({names}); "
-                         f"it costs: {', '.join(can)}")
+                         f"it costs: {', '.join(can)}{detail}")
 
 
 def ticks_of(seconds, tick_s: float):

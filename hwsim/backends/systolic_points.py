@@ -108,7 +108,7 @@ def _gemm_totals_kernel(m, k, n, count, mult, fin, fgemm, fout, rows, cols, df, 
             cyc += mu * np.int64(cost[0])
             sram += mu * cost[15]
             dram += mu * cost[14]
-            if cost[5] > 0:
+            if cost[4] > cost[1]:   # memory-bound: the DRAM is busier than the array (hwsim.estimate's bound)
                 stalled = True
         out_cycles[p] = cyc
         out_sram_bytes[p] = sram
@@ -122,7 +122,7 @@ class PointEvaluator:
     ``base`` supplies every field not given per point. :meth:`evaluate` takes ``params``: field name ->
     1-D array (one value per point) or scalar, and returns per-point arrays (units in the names):
     ``cycles`` (int64), ``latency_s``, ``energy_pj`` (incl. leakage), ``edp_pj_s`` (energy x latency,
-    pJ*s), ``area_mm2``, ``stalled`` (some GEMM is DRAM-bound in steady state).
+    pJ*s), ``area_mm2``, ``stalled`` (some GEMM is bound by memory: its DRAM transfers take longer than its compute).
     """
 
     # the swept fields this evaluator covers (others fall back to per-point estimates)
@@ -284,7 +284,7 @@ class PointEvaluator:
                 out["cycles"][p] += mu * int(c["cycles"])
                 out["sram_bytes"][p] += mu * c["sram_bytes"]
                 out["dram_bytes"][p] += mu * c["dram_bytes"]
-                out["stalled"][p] |= bool(c["stalled"])
+                out["stalled"][p] |= c["dram_cycles"] > c["compute"]
         return out
 
 

@@ -19,7 +19,11 @@ def _positive(text: str) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from hwsim.paths import check_output
     from hwsim.sweep import load_spec, run_sweep
+    from hwsim.sweep.stores import results_store
+    results_store(args.output)                     # the suffix names the format: one clear error otherwise
+    check_output(args.output, "-o", directory=args.output.endswith(".parquet"))
     spec = load_spec(args.spec, points=args.points, seed=args.seed)
     if args.chunk_size:
         import dataclasses
@@ -52,7 +56,11 @@ def _table(df, columns: list[str], limit: int | None) -> str:
 def cmd_pareto(args) -> int:
     import yaml
 
+    from hwsim.paths import PLOT_SUFFIXES, check_output
     from hwsim.sweep import hardware_of, pareto, read_metadata
+    check_output(args.plot, "--plot", PLOT_SUFFIXES)
+    check_output(args.by_axis, "--by-axis", PLOT_SUFFIXES)
+    check_output(args.best_dir, "--best-dir", directory=True)
     meta = read_metadata(args.results)
     res = pareto(args.results, args.x, args.y, model=args.model, include_infeasible=args.all)
     axes = list(meta["axes"])

@@ -67,7 +67,7 @@ def run_sweep(spec: SweepSpec, output: str | Path, *, workers: int = 1, dask: st
     try:
         ex = executor if executor is not None else make_executor(workers, dask, dask_processes=dask_processes)
         with ex:
-            for first, last, payload in ex.imap_unordered(evaluate_chunk, tasks, window=max(2, 2 * workers)):
+            for first, last, payload in ex.imap(evaluate_chunk, tasks, window=max(2, 2 * workers)):
                 store.write(first, last, payload)
                 evaluated += last - first
                 bar.update(last - first)

@@ -1,0 +1,205 @@
+"""MPC backend: secret-shared ViT inference as communication rounds, bytes and local compute.
+
+Every op's cost comes from :mod:`hwsim.backends.mpc_protocols` (CrypTen 0.4.1's protocols, derived from
+its code and tested equal to its own communicator's counts); this module only maps workload ops onto
+the library's functions, following the issue's composition contract (docs/mpc.md):
+
+==========================================  ==============================================================
+workload op                                 library cost
+==========================================  ==============================================================
+MatMul / Gate with a trained weight         ``matmul((count*m, k), (k, n))`` (private weights) or
+                                            ``matmul_public`` (public weights: no communication)
+Conv2d (patch embedding)                    its im2col GEMM, the same way (grouped: a batched matmul)
+MatMul of two activations (Q·K^T, A·V)      ``matmul((count, m, k), (count, k, n))``: heads batched, 1 round
+Softmax, ``attention`` kind K               ``attention(K, (count, rows, length))``: softmax,
+                                            relu_softmax, 2quad
+Eltwise ``scale`` (scaling attention x/N)   ``truncate``: a public division, local (0 rounds)
+Eltwise ``add`` / ``mean`` / ``sum``        ``public_op``: residuals and public scalings are local
+LayerNorm                                   ``layernorm((count*rows, width))``
+GELU variant gelu / quad / relu             ``gelu_erf`` / ``gelu_quad`` / ``relu`` on (count, n)
+==========================================  ==============================================================
+
+Anything else (an eltwise op other than those, TopK, Gather, Pool, shiftgelu, linear/hilo attention)
+has no protocol here: ``supports`` rejects it, and the seam's ``check_supported`` names the ops before
+any work.
+
+Heads. CrypTen runs an op on a ``(H, N, N)`` tensor in the rounds of one head. The workload emits one
+op set per attention kind of a layer (``head`` = the group's head indices), which CrypTen would run as:
+Q·K^T for all heads in one matmul, each kind's attention op in turn, A·V for all heads in one matmul
+(``mpc_protocols.vit_layer``). So the Q·K^T and A·V of the group that does not contain head 0 take no
+round of their own (``batched_round`` = 0: they share the round of the group with head 0; their bytes,
+local work and triple elements count in full). ``head_batching: per_head`` instead runs each head's
+attention op on its own (MPCViT's inference loop, ``src/utils/transformers.py`` l.116-124): its rounds
+and tuple requests are multiplied by the heads in the op (``len(head)``, or ``count`` when the op covers
+all heads: exact at batch 1, the case MPCViT reports).
+
+Time (``has_clock`` False, one tick = 1 ns): per op ``link = rounds x rtt_s + comm_bytes / 2 /
+bandwidth_bytes_per_s`` (``comm_bytes`` is CrypTen's per-party sent + received count; the link carries
+half of it in each direction at once) and ``compute = local_ops / compute_flops_per_s`` (0 when that is
+null); the op takes ``link + compute`` (CrypTen alternates local work and openings, nothing overlaps). Cycle mode lowers an
+op to a ``link`` task then a ``compute`` task, so the trace shows both; analytic mode is the same sum.
+
+Offline (preprocessing) phase, as counters: what a trusted dealer would send (CrypTen's TTP provider:
+one request/response per tuple, ``offline_bytes`` to party 0): ``offline_latency_s = offline_tuples x
+rtt_s + offline_bytes / bandwidth_bytes_per_s + offline_macs / compute_flops_per_s``. CrypTen's default
+trusted-first-party provider itself sends nothing offline (docs/mpc.md section 1). No energy model
+(``has_energy`` False): no sourced model of the parties' power.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from functools import lru_cache
+
+from hwsim.backends import mpc_protocols as P
+from hwsim.backends.base import BackendBase, OpCost
+from hwsim.engine import PREV, make_block
+from hwsim.errors import HwsimError
+from hwsim.hardware.mpc import MpcConfig
+from hwsim.workload.ops import GELU, Conv2d, Eltwise, Gather, LayerNorm, MatMul, Op, Pool, Softmax, TopK
+
+TICK_S = 1e-9
+FREE_ELTWISE = {"add": P.public_op, "mean": P.public_op, "sum": P.public_op, "scale": P.truncate}
+GELU_COSTS = {"gelu": P.gelu_erf, "quad": P.gelu_quad, "relu": P.relu}
+SOFTMAX_KINDS = ("softmax", "relu_softmax", "2quad")
+# counter -> unit (what each is: the MpcBackend docstring)
+COUNTERS = {"rounds": "rounds", "comm_bytes": "B", "local_ops": "ring ops", "offline_elements": "elements",
+            "offline_bytes": "B", "offline_macs": "MACs", "offline_tuples": "tuples", "offline_latency_s": "s"}
+
+
+def unsupported_reason(op: Op) -> str | None:
+    """Why the MPC backend has no protocol for ``op`` (None if it has one)."""
+    if isinstance(op, (TopK, Gather, Pool)):
+        return f"{type(op).__name__.lower()} (no CrypTen composition derived)"
+    if isinstance(op, Eltwise):
+        return None if op.op in FREE_ELTWISE else f"eltwise op '{op.op}' (costed: {', '.join(FREE_ELTWISE)})"
+    if isinstance(op, Softmax):
+        return None if op.attention in SOFTMAX_KINDS else f"attention '{op.attention}'"
+    if isinstance(op, GELU):
+        return None if op.variant in GELU_COSTS else f"gelu variant '{op.variant}' (costed: {', '.join(GELU_COSTS)})"
+    if isinstance(op, (MatMul, Conv2d, LayerNorm)):
+        return None
+    return f"op kind {op.kind}"
+
+
+def _heads_in(op: Op) -> int:
+    if isinstance(op.head, tuple):
+        return len(op.head)
+    if isinstance(op.head, int):
+        return 1
+    return op.count
+
+
+def proto_cost(op: Op, hw: MpcConfig, p: P.CryptenParams | None = None) -> P.ProtoCost:
+    """The library cost of one workload op on ``hw`` (contract in the module docstring), including
+    the head batching rules. Raises HwsimError naming the op for an op without a protocol."""
+    p = p or hw.protocol_params()
+    why = unsupported_reason(op)
+    if why:
+        raise HwsimError(f"the mpc backend cannot cost {op.name}: {why}")
+    # identical ops of different layers cost the same: evaluate each shape once (the library is pure Python)
+    return _proto_cost(dataclasses.replace(op, name="", layer=None, weight=""), hw.private_weights,
+                       hw.head_batching, p)
+
+
+@lru_cache(maxsize=4096)
+def _proto_cost(op: Op, private_weights: bool, head_batching: str, p: P.CryptenParams) -> P.ProtoCost:
+    c = op.count
+    if isinstance(op, Conv2d):
+        g = op.gemm()
+        groups, rows = op.groups, op.count * g.m
+        if not private_weights:
+            return P.matmul_public((groups * rows, g.k), (g.k, g.n), p)
+        if groups == 1:
+            return P.matmul((rows, g.k), (g.k, g.n), p)
+        return P.matmul((groups, rows, g.k), (groups, g.k, g.n), p)
+    if isinstance(op, MatMul):
+        if op.static_weights:
+            lin = P.matmul if private_weights else P.matmul_public
+            return lin((c * op.m, op.k), (op.k, op.n), p)
+        cost = P.matmul((c, op.m, op.k), (c, op.k, op.n), p)
+        if isinstance(op.head, tuple) and 0 not in op.head:
+            # batched with the same matmul of the head group holding head 0 (one tensor of all heads)
+            cost = dataclasses.replace(cost, rounds=0, offline_tuples=0)
+        return cost
+    if isinstance(op, Softmax):
+        cost = P.attention(op.attention, (c, op.rows, op.length), p)
+        if head_batching == "per_head":
+            k = _heads_in(op)
+            cost = dataclasses.replace(cost, rounds=cost.rounds * k, offline_tuples=cost.offline_tuples * k)
+        return cost
+    if isinstance(op, LayerNorm):
+        return P.layernorm((c * op.rows, op.width), p)
+    if isinstance(op, GELU):
+        return GELU_COSTS[op.variant]((c, op.n), p)
+    return FREE_ELTWISE[op.op]((c, op.n), p)
+
+
+def times_s(cost: P.ProtoCost, hw: MpcConfig) -> tuple[float, float, float]:
+    """(link, compute, offline) seconds of ``cost`` on ``hw`` (module docstring). The link term is
+    ``mpc_protocols.latency_s`` with the counted bandwidth 2 x ``bandwidth_bytes_per_s``."""
+    link = P.latency_s(dataclasses.replace(cost, local_ops=0), rtt_s=hw.rtt_s,
+                       bandwidth_bytes_per_s=2 * hw.bandwidth_bytes_per_s)
+    rate = hw.compute_flops_per_s
+    compute = cost.local_ops / rate if rate else 0.0
+    offline = (cost.offline_tuples * hw.rtt_s + cost.offline_bytes / hw.bandwidth_bytes_per_s
+               + (cost.offline_macs / rate if rate else 0.0))
+    return link, compute, offline
+
+
+def _ticks(seconds: float) -> int:
+    return math.ceil(seconds / TICK_S - 1e-6) if seconds > 0 else 0
+
+
+class MpcBackend(BackendBase):
+    """Counters per op (units in ``counter_units``): ``rounds`` (CrypTen's comm_rounds, per party),
+    ``comm_bytes`` (bytes one party sends plus receives, CrypTen's count), ``local_ops`` (local ring
+    multiplies / MACs per party), ``offline_elements`` / ``offline_bytes`` (correlated randomness a dealer
+    sends: CrypTen's TTP provider), ``offline_macs`` (dealer MACs building the tuples), ``offline_tuples``
+    (tuple requests, one dealer round trip each) and ``offline_latency_s`` (the offline phase, s).
+    Memory level ``link``: ``comm_bytes``."""
+    kind = "mpc"
+    config = MpcConfig
+    op_types = (MatMul, Conv2d, Softmax, GELU, LayerNorm, Eltwise)
+    has_clock = False
+    has_energy = False
+    memory_levels = ("link",)
+    size_units = ()
+    counter_units = COUNTERS
+    static_component = "static"
+
+    def supports(self, op: Op) -> bool:
+        return isinstance(op, self.op_types) and unsupported_reason(op) is None
+
+    def unsupported_reason(self, op: Op) -> str | None:
+        return unsupported_reason(op)
+
+    def tick_s(self, hw: MpcConfig) -> float:
+        return TICK_S
+
+    def _cost(self, op: Op, hw: MpcConfig, p) -> tuple[OpCost, int, int]:
+        cost = proto_cost(op, hw, p)
+        link_s, compute_s, offline_s = times_s(cost, hw)
+        lt, ct = _ticks(link_s), _ticks(compute_s)
+        unit = "link" if lt >= ct and lt > 0 else "compute"
+        counters = {**dataclasses.asdict(cost), "offline_latency_s": offline_s}
+        oc = OpCost(ticks=lt + ct, ideal_ticks=lt + ct, unit=unit, macs=op.macs,
+                    busy_ticks={"link": lt, "compute": ct}, bytes_by_level={"link": cost.comm_bytes},
+                    energy_pj=None, bound=unit, utilization=0.0, counters=counters)
+        return oc, lt, ct
+
+    def analytic_many(self, ops, hw: MpcConfig) -> list[OpCost]:
+        p = hw.protocol_params()
+        return [self._cost(op, hw, p)[0] for op in ops]
+
+    def lower(self, op: Op, hw: MpcConfig):
+        """Two tasks: the op's communication on ``link``, then its local compute on ``compute``."""
+        cost, lt, ct = self._cost(op, hw, hw.protocol_params())
+        block = make_block(("link", "compute"), [("link", lt, [PREV], "comm"), ("compute", ct, [0], "local")])
+        return block, dataclasses.replace(cost, ticks=0)
+
+    def static_power_w(self, hw: MpcConfig) -> None:
+        return None
+
+    def size(self, hw: MpcConfig) -> dict[str, float]:
+        return {}
