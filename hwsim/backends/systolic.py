@@ -507,7 +507,7 @@ class SystolicBackend(BackendBase):
     def gemm_fields(self, row, hw: SystolicConfig) -> dict:
         """The ``hwsim gemm`` JSON contract: cycles, MACs, utilization = MACs / (PEs x cycles), SRAM
         reads of ifmap and filter, SRAM writes of ofmap, DRAM reads/writes per operand (words), energy,
-        latency and bound."""
+        latency and bound; plus the ``mapping`` the search chose (not in ``scalesim_compatible`` mode)."""
         c = row.counters
         return {"cycles": row.ticks, "macs": row.macs,
                 "utilization": row.macs / (hw.pes * row.ticks) if row.ticks else 0.0,
@@ -515,4 +515,4 @@ class SystolicBackend(BackendBase):
                 "sram_writes": {"ofmap": c["sram_writes"]["ofmap"]},
                 "dram_reads": {"ifmap": c["dram_reads"]["ifmap"], "filter": c["dram_reads"]["filter"]},
                 "dram_writes": {"ofmap": c["dram_writes"]["ofmap"]},
-                "energy_pj": row.energy_pj, "latency_s": row.latency_s, "bound": row.bound}
+                "energy_pj": row.energy_pj, "latency_s": row.latency_s, "bound": row.bound, **row.details}
