@@ -127,10 +127,12 @@ class TaskGraph:
         if n and (block.deps >= np.arange(n)[:, None]).any():
             raise ValueError("a task may only depend on tasks added before it")
         # the op's sync task: zero cycles on its own resource, after the last task on each resource of the block
-        last = {}
-        for i, r in enumerate(block.res.tolist()):
-            last[r] = i
-        exits = sorted(last.values())
+        exits = []                                  # the last task on each resource
+        for r in range(len(block.resource)):
+            on_r = np.flatnonzero(block.res == r)
+            if len(on_r):
+                exits.append(int(on_r[-1]))
+        exits.sort()
         width = max(deps.shape[1], len(exits), 1)
         if width > deps.shape[1]:
             deps = np.pad(deps, ((0, 0), (0, width - deps.shape[1])), constant_values=NONE)
@@ -159,7 +161,8 @@ class TaskGraph:
 
     def schedule(self) -> "Timeline":
         width = max([p[2].shape[1] for p in self._parts] or [1])
-        parts = [(*p[:2], np.pad(p[2], ((0, 0), (0, width - p[2].shape[1])), constant_values=NONE), *p[3:])
+        parts = [p if p[2].shape[1] == width else
+                 (*p[:2], np.pad(p[2], ((0, 0), (0, width - p[2].shape[1])), constant_values=NONE), *p[3:])
                  for p in self._parts]
         cols = [np.concatenate(c) for c in zip(*parts)] if parts else [np.zeros(0, np.int64)] * 6
         res, cycles, deps = (np.ascontiguousarray(c, dtype=np.int64) for c in cols[:3])

@@ -41,7 +41,7 @@ def _row(op, cost: OpCost, ticks: int, info: KindInfo, static_pj_per_tick: float
                  energy_by_component_pj=energy, bytes_by_level=dict(cost.bytes_by_level),
                  busy_ticks=dict(cost.busy_ticks), utilization=min(1.0, utilization), bound=_bound(cost, stalled),
                  counters=dict(cost.counters), ideal_ticks=cost.ideal_ticks, layer=op.layer, block=op.block,
-                 unit_utilization=cost.utilization)
+                 unit_utilization=cost.utilization, details=dict(cost.details))
 
 
 def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool = False) -> Report:
@@ -69,8 +69,10 @@ def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool
     else:
         graph = TaskGraph()
         costs = []
-        for op in workload.ops:
-            block, cost = backend.lower(op, hw)
+        # a backend may lower the sequence at once (``lower_many``: e.g. systolic fusion needs neighbours)
+        lowered = backend.lower_many(workload.ops, hw) if hasattr(backend, "lower_many") else \
+            (backend.lower(op, hw) for op in workload.ops)
+        for block, cost in lowered:
             graph.add_block(block)
             costs.append(cost)
         timeline = graph.schedule()

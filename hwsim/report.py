@@ -77,6 +77,7 @@ class OpRow:
     layer: int | None = None
     block: str = ""
     unit_utilization: float = 0.0   # the backend's: achieved / peak rate of ``unit`` while it is busy
+    details: Mapping[str, Any] = field(default_factory=dict)   # per-op facts, not summed (OpCost.details)
 
     @property
     def latency_s(self) -> float:
@@ -126,6 +127,7 @@ class OpRow:
         d.update({"busy_s": {k: v * self.tick_s for k, v in self.busy_ticks.items()},
                   "utilization": self.utilization, "unit_utilization": self.unit_utilization, "bound": self.bound})
         d.update(self.counters)
+        d.update(self.details)
         return d
 
 

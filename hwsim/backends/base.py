@@ -36,7 +36,9 @@ class OpCost:
     "unknown"). ``bound``: what limits the op (its unit, ``memory``, ``network``, ...). ``macs``:
     multiply-accumulates. ``utilization``: MACs / (peak MACs per tick x busy ticks of ``unit``), in
     [0, 1] (0 for ops without MACs unless the backend defines an element utilisation). ``counters``:
-    backend counters, units in ``Backend.counter_units``.
+    backend counters, units in ``Backend.counter_units``. ``details``: descriptive per-op facts that are
+    not summed (e.g. the systolic GEMM's ``mapping``): shown as top-level keys of the op's JSON row only
+    (not in totals, groups or CSV).
     """
     ticks: int
     ideal_ticks: int
@@ -48,6 +50,7 @@ class OpCost:
     bound: str = ""
     utilization: float = 0.0
     counters: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def stalled(self) -> bool:
@@ -58,7 +61,9 @@ class OpCost:
 class Backend(Protocol):
     """What a backend provides. ``lower`` (cycle mode) describes an op as engine tasks plus its cost
     (with ``ticks`` = 0: the engine schedules); ``analytic_many`` is the closed form of the same model
-    for a sequence of ops (vectorised where it can be)."""
+    for a sequence of ops (vectorised where it can be). Optional: ``lower_many(ops, hw)`` lowers the whole
+    sequence at once (for costs that depend on neighbouring ops, e.g. systolic ``fusion``); ``estimate``
+    uses it when present, else ``lower`` op by op."""
 
     kind: ClassVar[str]                       # the hardware kind (``hwsim.kinds``)
     config: ClassVar[type]                    # its frozen config dataclass

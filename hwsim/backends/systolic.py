@@ -25,7 +25,8 @@ Nonlinear and element-wise ops run on the vector unit on on-chip data (no DRAM t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -245,6 +246,25 @@ class EnergyModel:
         return cls(mac, sram, dram, energy.alu_pj(32, hw.tech_nm), leak)
 
 
+class _LowerKey:
+    """Cache key of a lowered GEMM: shape, count, MACs, config and fusion flags (not the op's name)."""
+    __slots__ = ("key", "gemm", "op")
+
+    def __init__(self, gemm, op, hw, fuse):
+        self.key, self.gemm, self.op = (gemm.m, gemm.k, gemm.n, gemm.count, op.macs, fuse, hw), gemm, op
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __eq__(self, other):
+        return self.key == other.key
+
+
+@lru_cache(maxsize=256)
+def _lowered_cached(backend, key: _LowerKey):
+    return backend._gemm_lower_uncached(key.gemm, key.op, key.key[-1], key.key[-2])
+
+
 class SystolicBackend(BackendBase):
     """Counters (units in ``counter_units``): per-operand SRAM and DRAM accesses in words,
     ``sram_reads``/``sram_writes``/``dram_reads``/``dram_writes`` = {ifmap, filter, ofmap: words}."""
@@ -287,18 +307,73 @@ class SystolicBackend(BackendBase):
                   {"ifmap": cnt * s.dram_reads_ifmap, "filter": cnt * s.dram_reads_filter}, {"ofmap": cnt * s.dram_writes_ofmap}, 0)
         return cnt * s.cycles, counts
 
-    def _gemm_lower(self, gemm: MatMul, op: Op, hw: SystolicConfig) -> tuple[TaskBlock, OpCost]:
+    def mapping(self, gemm: MatMul, hw: SystolicConfig, fuse: tuple[int, int] = (0, 0)):
+        """The searched mapping of one GEMM (``hwsim.backends.systolic_mapping.choose``, memoised):
+        (GemmMapping, its closed-form cost dict). ``fuse``: (input on chip, output kept on chip)."""
+        from hwsim.backends.systolic_mapping import choose
+        em = EnergyModel.of(hw)
+        return choose(gemm.m, gemm.k, gemm.n, gemm.count, hw.rows, hw.cols, hw.dataflow, float(hw.ifmap_sram_kib),
+                      float(hw.filter_sram_kib), float(hw.ofmap_sram_kib), hw.word_bytes, hw.acc_bits / 8,
+                      float(hw.dram_bytes_per_cycle), hw.mapping_objective, em.mac_pj, em.sram_pj_per_byte,
+                      em.dram_pj_per_byte, em.leakage_pj_per_cycle, *fuse)
+
+    @staticmethod
+    def fusion_flags(ops, hw: SystolicConfig) -> list[tuple[int, int]]:
+        """Per op: (its ifmap is on chip, its output stays on chip) under ``hw.fusion``
+        (``systolic_mapping.fusion_roles`` and ``fuses``); (0, 0) for ``none`` and SCALE-Sim mode."""
+        if hw.fusion == "none" or hw.scalesim_compatible:
+            return [(0, 0)] * len(ops)
+        from hwsim.backends.systolic_mapping import FUSIONS, fusion_roles, fuses
+        mode = FUSIONS.index(hw.fusion)
+        out = []
+        for r in fusion_roles(ops):
+            w_in, from_gemm, w_out = r[mode]
+            out.append((int(fuses(w_in, from_gemm, hw.word_bytes, float(hw.ifmap_sram_kib), float(hw.ofmap_sram_kib))),
+                        int(fuses(w_out, True, hw.word_bytes, float(hw.ifmap_sram_kib), float(hw.ofmap_sram_kib)))))
+        return out
+
+    @staticmethod
+    def _cf_counts(cf) -> tuple:
+        """(sram_reads, sram_writes, dram_reads, dram_writes, spill_bytes) of a closed-form cost dict."""
+        i = lambda x: int(round(x))
+        return ({"ifmap": i(cf["sram_reads_ifmap"]), "filter": i(cf["sram_reads_filter"]), "ofmap": i(cf["sram_reads_ofmap"])},
+                {"ofmap": i(cf["sram_writes_ofmap"])},
+                {"ifmap": i(cf["dram_reads_ifmap"]), "filter": i(cf["dram_reads_filter"])},
+                {"ofmap": i(cf["dram_writes_ofmap"])}, cf["spill_bytes"])
+
+    def _details(self, gemm: MatMul, hw: SystolicConfig, mp, fuse=(0, 0)) -> dict:
+        d = mp.to_dict(gemm.m, gemm.k, gemm.n, hw.rows, hw.cols, hw.mapping_objective)
+        d["fused"] = {"ifmap_on_chip": bool(fuse[0]), "ofmap_kept_on_chip": bool(fuse[1])}
+        return {"mapping": d}
+
+    def _gemm_lower(self, gemm: MatMul, op: Op, hw: SystolicConfig, fuse=(0, 0)) -> tuple[TaskBlock, OpCost]:
+        """Memoised per (GEMM shape, MACs, config, fusion): a ViT repeats each block's GEMMs ``depth`` times."""
+        return _lowered_cached(self, _LowerKey(gemm, op, hw, tuple(fuse)))
+
+    def _gemm_lower_uncached(self, gemm: MatMul, op: Op, hw: SystolicConfig, fuse=(0, 0)) -> tuple[TaskBlock, OpCost]:
         bw = hw.dram_bytes_per_cycle
         if hw.scalesim_compatible:
             cycles, counts = self._scalesim_counts(gemm, hw)
             return single_task_block("array", cycles), self._gemm_cost(op, hw, counts, 0, cycles, 0, cycles, False)
-        p = fold_plan(gemm, hw)
-        f = len(p.compute)
-        comp = p.compute.copy()
+        mp, cf = self.mapping(gemm, hw, fuse)
+        if mp.fixed:
+            p = fold_plan(gemm, hw)
+            compute, load_bytes, store_bytes = p.compute, p.load_bytes, p.store_bytes
+            counts = (p.sram_reads, p.sram_writes, p.dram_reads, p.dram_writes, p.spill_bytes)
+        else:
+            from hwsim.backends.systolic_mapping import mapping_fold_plan
+            fp = mapping_fold_plan(gemm.m, gemm.k, gemm.n, gemm.count, hw.rows, hw.cols, DATAFLOW_CODE[hw.dataflow],
+                                   hw.word_bytes, hw.acc_bits / 8, mp, bool(fuse[0]), bool(fuse[1]))
+            compute, load_bytes, store_bytes = fp["compute"], fp["load_bytes"], fp["store_bytes"]
+            sr, sw, _, _, _ = self._cf_counts(cf)
+            counts = (sr, sw, {"ifmap": fp["dram"]["ifmap"], "filter": fp["dram"]["filter"]},
+                      {"ofmap": fp["dram"]["ofmap"]}, fp["spill_bytes"])
+        f = len(compute)
+        comp = compute.copy()
         comp[0] += hw.rows                      # preload the first fold's stationary data
         comp[-1] += hw.rows + hw.cols - 2       # skew and drain of the last results
-        load = np.ceil(p.load_bytes / bw).astype(np.int64)
-        store = np.ceil(p.store_bytes / bw).astype(np.int64)
+        load = np.ceil(load_bytes / bw).astype(np.int64)
+        store = np.ceil(store_bytes / bw).astype(np.int64)
         # slots: 0 = L(0); per fold f: 1+3f = L(f+1), 2+3f = C(f), 3+3f = S(f)
         n_slots = 1 + 3 * f
         res = np.zeros(n_slots, np.int64)      # 0 = dram, 1 = array
@@ -308,12 +383,12 @@ class SystolicBackend(BackendBase):
         deps = np.full((n_slots, 1), NONE, np.int64)           # each task waits for one other
         fi = np.arange(f)
         L_next, C_slot, S_slot = 1 + 3 * fi, 2 + 3 * fi, 3 + 3 * fi
-        cyc[0], byts[0], lab[0], deps[0, 0] = load[0], p.load_bytes[0], 1, PREV
-        cyc[L_next], byts[L_next], lab[L_next] = np.append(load[1:], 0), np.append(p.load_bytes[1:], 0), 1
+        cyc[0], byts[0], lab[0], deps[0, 0] = load[0], load_bytes[0], 1, PREV
+        cyc[L_next], byts[L_next], lab[L_next] = np.append(load[1:], 0), np.append(load_bytes[1:], 0), 1
         deps[L_next, 0] = np.where(fi >= 1, C_slot - 3, PREV)          # buffer of fold f-1 is free
         res[C_slot], cyc[C_slot], lab[C_slot] = 1, comp, 0
         deps[C_slot, 0] = np.where(fi == 0, 0, L_next - 3)             # its own data is loaded
-        cyc[S_slot], byts[S_slot], lab[S_slot] = store, p.store_bytes, 2
+        cyc[S_slot], byts[S_slot], lab[S_slot] = store, store_bytes, 2
         deps[S_slot, 0] = C_slot
         exists = (byts > 0) | (res == 1)
         # drop empty transfers and renumber dependencies
@@ -325,32 +400,27 @@ class SystolicBackend(BackendBase):
             mapped[first_c, 0] = PREV
         block = TaskBlock(("dram", "array"), res[exists], cyc[exists], mapped, dram_bytes=byts[exists],
                           label=lab[exists], labels=("compute", "load", "store"))
-        counts = (p.sram_reads, p.sram_writes, p.dram_reads, p.dram_writes, p.spill_bytes)
         ideal = int(load[0] + comp.sum() + store[-1])
-        return block, self._gemm_cost(op, hw, counts, 0, int(comp.sum()), int(load.sum() + store.sum()), ideal, False)
+        cost = self._gemm_cost(op, hw, counts, 0, int(comp.sum()), int(load.sum() + store.sum()), ideal, False)
+        return block, replace(cost, details=self._details(gemm, hw, mp, fuse))
 
-    def _gemm_analytic_many(self, gemms: list[tuple[MatMul, Op]], hw: SystolicConfig) -> list[OpCost]:
-        """Closed form for many GEMMs in one vectorised call."""
+    def _gemm_analytic_many(self, gemms: list[tuple[MatMul, Op]], hw: SystolicConfig, fuses=None) -> list[OpCost]:
+        """Closed form of each GEMM's searched mapping (memoised per distinct GEMM shape)."""
         if hw.scalesim_compatible:
             out = []
             for gemm, op in gemms:
                 cycles, counts = self._scalesim_counts(gemm, hw)
                 out.append(self._gemm_cost(op, hw, counts, cycles, cycles, 0, cycles, False))
             return out
-        dims = np.array([(g.m, g.k, g.n, g.count) for g, _ in gemms], dtype=np.int64).reshape(-1, 4)
-        cf = gemm_closed_form(*dims.T, hw.rows, hw.cols, DATAFLOW_CODE[hw.dataflow], hw.ifmap_sram_kib,
-                              hw.filter_sram_kib, hw.ofmap_sram_kib, hw.word_bytes, hw.acc_bits / 8,
-                              hw.dram_bytes_per_cycle)
-        cf = {k: v.tolist() for k, v in cf.items()}
         out = []
-        for i, (_, op) in enumerate(gemms):
-            counts = ({"ifmap": cf["sram_reads_ifmap"][i], "filter": cf["sram_reads_filter"][i], "ofmap": cf["sram_reads_ofmap"][i]},
-                      {"ofmap": cf["sram_writes_ofmap"][i]},
-                      {"ifmap": cf["dram_reads_ifmap"][i], "filter": cf["dram_reads_filter"][i]},
-                      {"ofmap": cf["dram_writes_ofmap"][i]}, cf["spill_bytes"][i])
-            ideal = cf["load0"][i] + cf["compute"][i] + cf["store_last"][i]
-            out.append(self._gemm_cost(op, hw, counts, cf["cycles"][i], cf["compute"][i], cf["dram_cycles"][i],
-                                       ideal, cf["stalled"][i]))
+        for j, (gemm, op) in enumerate(gemms):
+            fuse = fuses[j] if fuses is not None else (0, 0)
+            mp, cf = self.mapping(gemm, hw, fuse)
+            i = lambda x: int(round(x))
+            ideal = i(cf["load0"] + cf["compute"] + cf["store_last"])
+            cost = self._gemm_cost(op, hw, self._cf_counts(cf), i(cf["cycles"]), i(cf["compute"]), i(cf["dram_cycles"]),
+                                   ideal, bool(cf["stalled"]))
+            out.append(replace(cost, details=self._details(gemm, hw, mp, fuse)))
         return out
 
     # ---- vector ops ------------------------------------------------------------------------------
@@ -391,11 +461,24 @@ class SystolicBackend(BackendBase):
         cost = self._vector_cost(op, hw)
         return single_task_block("vector", cost.ticks, label=op.kind), cost
 
+    def lower_many(self, ops, hw: SystolicConfig) -> list[tuple[TaskBlock, OpCost]]:
+        """``lower`` for a whole op sequence, with ``fusion`` (which needs the neighbours of each op)."""
+        flags = self.fusion_flags(ops, hw)
+        out = []
+        for op, fuse in zip(ops, flags):
+            if isinstance(op, (MatMul, Conv2d)):
+                out.append(self._gemm_lower(op.gemm(), op, hw, fuse))
+            else:
+                out.append(self.lower(op, hw))
+        return out
+
     def analytic_many(self, ops, hw: SystolicConfig) -> list[OpCost]:
         """``analytic`` for a sequence of ops, GEMMs evaluated in one vectorised closed-form call."""
         gemm_idx = [i for i, op in enumerate(ops) if isinstance(op, (MatMul, Conv2d))]
+        flags = self.fusion_flags(ops, hw)
         out: list = [None] * len(ops)
-        for i, cost in zip(gemm_idx, self._gemm_analytic_many([(ops[i].gemm(), ops[i]) for i in gemm_idx], hw)):
+        for i, cost in zip(gemm_idx, self._gemm_analytic_many([(ops[i].gemm(), ops[i]) for i in gemm_idx], hw,
+                                                               [flags[i] for i in gemm_idx])):
             out[i] = cost
         for i, op in enumerate(ops):
             if out[i] is None:
@@ -424,7 +507,7 @@ class SystolicBackend(BackendBase):
     def gemm_fields(self, row, hw: SystolicConfig) -> dict:
         """The ``hwsim gemm`` JSON contract: cycles, MACs, utilization = MACs / (PEs x cycles), SRAM
         reads of ifmap and filter, SRAM writes of ofmap, DRAM reads/writes per operand (words), energy,
-        latency and bound."""
+        latency and bound; plus the ``mapping`` the search chose (not in ``scalesim_compatible`` mode)."""
         c = row.counters
         return {"cycles": row.ticks, "macs": row.macs,
                 "utilization": row.macs / (hw.pes * row.ticks) if row.ticks else 0.0,
@@ -432,4 +515,4 @@ class SystolicBackend(BackendBase):
                 "sram_writes": {"ofmap": c["sram_writes"]["ofmap"]},
                 "dram_reads": {"ifmap": c["dram_reads"]["ifmap"], "filter": c["dram_reads"]["filter"]},
                 "dram_writes": {"ofmap": c["dram_writes"]["ofmap"]},
-                "energy_pj": row.energy_pj, "latency_s": row.latency_s, "bound": row.bound}
+                "energy_pj": row.energy_pj, "latency_s": row.latency_s, "bound": row.bound, **row.details}

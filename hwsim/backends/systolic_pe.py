@@ -109,20 +109,28 @@ def _delay(line, i, n, value):
 
 
 @njit(cache=True)
-def _run_rs(x, w, R, C, double_buffered, period, fault_i, fault_j):
-    """Reduction-stationary grid (ws / is): Y (T x Sc) = X (T x Sr) @ W (Sr x Sc). Returns (Y, cycles)."""
+def _run_rs(x, w, R, C, double_buffered, period, fault_i, fault_j, r0, c0, s0, sl):
+    """Reduction-stationary grid (ws / is): Y (T x Sc) = X (T x Sr) @ W (Sr x Sc). Returns (Y, cycles).
+    Fold g holds the W tile at (r0[g], c0[g]) and streams X rows s0[g] .. s0[g] + sl[g] - 1 (a fold
+    schedule: the fixed order, or a searched mapping's runs). ``period`` > 0 fixes every fold period
+    (test hook); else fold g lasts max(sl[g], R)."""
     T, Sr = x.shape
     Sc = w.shape[1]
-    Fr = _cdiv(Sr, R)
-    Fc = _cdiv(Sc, C)
-    F = Fr * Fc
+    F = r0.shape[0]
     y = np.zeros((T, Sc), dtype=np.int64)
-    # fold g -> tile origin, same order as fold_plan: for column tile (outer) for row tile (inner)
-    r0 = np.empty(F, dtype=np.int64)
-    c0 = np.empty(F, dtype=np.int64)
+    # stream start of each fold (double-buffered), tag offsets, tag -> fold
+    st = np.empty(F + 1, dtype=np.int64)
+    off = np.empty(F + 1, dtype=np.int64)
+    st[0], off[0] = R, 0
     for g in range(F):
-        r0[g] = (g % Fr) * R
-        c0[g] = (g // Fr) * C
+        pg = period if period > 0 else max(sl[g], R)
+        st[g + 1] = st[g] + pg
+        off[g + 1] = off[g] + sl[g]
+    tag_fold = np.empty(off[F], dtype=np.int64)
+    for g in range(F):
+        tag_fold[off[g]:off[g + 1]] = g
+    ptr = np.zeros(C, dtype=np.int64)
+    gi = 0
 
     # --- registers (current state) and their next state ---
     a_val = np.zeros((R, C), dtype=np.int64)
@@ -156,12 +164,14 @@ def _run_rs(x, w, R, C, double_buffered, period, fault_i, fault_j):
     latch = np.zeros(C, dtype=np.bool_)
 
     fold_words = np.zeros(F, dtype=np.int64)
-    total_words = F * T * C
+    total_words = off[F] * C
     words = 0
     cur = 0            # non-double-buffered controller: current fold and the cycle its preload began
     base = 0
     tau = 0
-    limit = F * (max(T, R, period) + 2 * R + C + T + 2) + 8
+    limit = 8
+    for g in range(F):
+        limit += max(sl[g], R, period) + 2 * R + C + sl[g] + 2
     while tau < limit:
         # ---------------- controller: what enters at the edges this cycle ----------------
         iss_tag = -1
@@ -170,26 +180,27 @@ def _run_rs(x, w, R, C, double_buffered, period, fault_i, fault_j):
             inj_en[j] = False
             latch[j] = False
         if double_buffered:
-            # stream of fold g starts at s_g = R + g * period
-            if tau >= R:
-                u = tau - R
-                g = u // period
-                t = u - g * period
-                if g < F and t < T:
-                    iss_tag = g * T + t
-                    iss_first = t == 0
+            # stream of fold g starts at s_g = st[g] (R + the periods of the folds before it)
+            while gi < F and tau >= st[gi] + sl[gi]:
+                gi += 1
+            if gi < F and tau >= st[gi]:
+                t = tau - st[gi]
+                iss_tag = off[gi] + t
+                iss_first = t == 0
             # fold h's weights enter column j at cycles s_h - R + j + q, q = 0..R-1 (bottom row first)
             for j in range(C):
                 u = tau - j
-                if u >= 0:
-                    h = u // period
-                    q = u - h * period
-                    if h < F and q < R:
-                        inj_en[j] = True
-                        latch[j] = q == R - 1
-                        row = r0[h] + R - 1 - q
-                        col = c0[h] + j
-                        inj_val[j] = w[row, col] if (row < Sr and col < Sc) else 0
+                h = ptr[j]
+                while h < F and u >= st[h]:
+                    h += 1
+                ptr[j] = h
+                if h < F and u >= st[h] - R:
+                    q = u - st[h] + R
+                    inj_en[j] = True
+                    latch[j] = q == R - 1
+                    row = r0[h] + R - 1 - q
+                    col = c0[h] + j
+                    inj_val[j] = w[row, col] if (row < Sr and col < Sc) else 0
         else:
             q = tau - base
             if cur < F:
@@ -199,13 +210,13 @@ def _run_rs(x, w, R, C, double_buffered, period, fault_i, fault_j):
                         row = r0[cur] + R - 1 - q
                         col = c0[cur] + j
                         inj_val[j] = w[row, col] if (row < Sr and col < Sc) else 0
-                elif q - R < T:
+                elif q - R < sl[cur]:
                     t = q - R
-                    iss_tag = cur * T + t
+                    iss_tag = off[cur] + t
                     iss_first = t == 0
         if iss_tag >= 0:
-            g = iss_tag // T
-            t = iss_tag - g * T
+            g = tag_fold[iss_tag]
+            t = s0[g] + iss_tag - off[g]
             for i in range(R):
                 k = r0[g] + i
                 iss_val[i] = x[t, k] if k < Sr else 0
@@ -261,8 +272,8 @@ def _run_rs(x, w, R, C, double_buffered, period, fault_i, fault_j):
             v = _delay(dqv, j, C - 1 - j, v)
             tg = _delay(dqt, j, C - 1 - j, tg)
             if tg >= 0:
-                g = tg // T
-                t = tg - g * T
+                g = tag_fold[tg]
+                t = s0[g] + tg - off[g]
                 col = c0[g] + j
                 if col < Sc:
                     y[t, col] += v              # accumulate this fold's partial result
@@ -279,7 +290,7 @@ def _run_rs(x, w, R, C, double_buffered, period, fault_i, fault_j):
         w_tr[:, :] = n_w_tr
         if words == total_words:
             return y, tau + 1
-        if not double_buffered and cur < F and fold_words[cur] == T * C:
+        if not double_buffered and cur < F and fold_words[cur] == sl[cur] * C:
             cur += 1                            # fold drained: next preload starts next cycle
             base = tau + 1
         tau += 1
@@ -466,7 +477,8 @@ def _run_os(a, b, R, C, double_buffered, period, fault_i, fault_j):
 
 
 def simulate_gemm(a, b, rows: int, cols: int, dataflow: str, double_buffered: bool = True, *,
-                  period: int | None = None, fault: tuple[int, int] | None = None) -> tuple[np.ndarray, int]:
+                  period: int | None = None, fault: tuple[int, int] | None = None,
+                  schedule: tuple | None = None) -> tuple[np.ndarray, int]:
     """Run ``a (M x K) @ b (K x N)`` on an ``rows`` x ``cols`` grid in ``dataflow`` (ws/os/is).
 
     Returns ``(product, cycles)``: the int64 product the grid computed and the number of cycles the
@@ -474,7 +486,10 @@ def simulate_gemm(a, b, rows: int, cols: int, dataflow: str, double_buffered: bo
     ``double_buffered=True``: hwsim's timing (stationary data double-buffered, folds overlap);
     ``False``: SCALE-Sim's (each fold fills, streams and drains on its own).
     Test hooks: ``period`` overrides the double-buffered fold period (default max(T, R)); ``fault=(i, j)``
-    flips bit 0 of every product PE(i, j) computes. Raises :class:`GridHazard` if output words were
+    flips bit 0 of every product PE(i, j) computes. ``schedule`` (ws/is only): a fold schedule
+    ``(r0, c0, s0, sl)`` of int arrays, the stationary tile's row/column origin and the streamed range of
+    each fold in execution order (``systolic_mapping.pe_schedule`` builds it for a searched mapping); default:
+    the fixed order (column tile outer, row tile inner, the whole stream per fold). Raises :class:`GridHazard` if output words were
     lost (the loop is bounded, so a bad schedule cannot hang).
     """
     if dataflow not in DATAFLOWS:
@@ -492,12 +507,18 @@ def simulate_gemm(a, b, rows: int, cols: int, dataflow: str, double_buffered: bo
     if p < 1:
         raise ValueError("period must be >= 1")
     fi, fj = (-1, -1) if fault is None else fault
-    if dataflow == "ws":
-        y, cycles = _run_rs(a, b, rows, cols, double_buffered, p, fi, fj)
-    elif dataflow == "is":
-        y, cycles = _run_rs(np.ascontiguousarray(b.T), np.ascontiguousarray(a.T), rows, cols,
-                            double_buffered, p, fi, fj)
-        y = np.ascontiguousarray(y.T)
+    if dataflow in ("ws", "is"):
+        sr, sc = k, (n if dataflow == "ws" else m)
+        if schedule is None:
+            fr, fc = _cdiv(sr, rows), _cdiv(sc, cols)
+            g = np.arange(fr * fc)
+            schedule = ((g % fr) * rows, (g // fr) * cols, np.zeros(fr * fc), np.full(fr * fc, t))
+        r0, c0, s0, sl = (np.ascontiguousarray(v, dtype=np.int64) for v in schedule)
+        per = int(period) if period is not None else 0
+        x, w = (a, b) if dataflow == "ws" else (np.ascontiguousarray(b.T), np.ascontiguousarray(a.T))
+        y, cycles = _run_rs(x, w, rows, cols, double_buffered, per, fi, fj, r0, c0, s0, sl)
+        if dataflow == "is":
+            y = np.ascontiguousarray(y.T)
     else:
         y, cycles = _run_os(a, b, rows, cols, double_buffered, p, fi, fj)
     if cycles < 0:

@@ -3,8 +3,8 @@
 ``estimate(workload, hw, "analytic")`` evaluates one hardware config; :class:`PointEvaluator` evaluates
 arrays of them (one entry per design point) with numpy broadcasting, ops x points:
 
-* GEMMs (MatMul, Conv2d as im2col): the backend's own :func:`~hwsim.backends.systolic.gemm_closed_form`
-  on op dims of shape (ops, 1) and hardware parameters of shape (1, points). Identical GEMM shapes
+* GEMMs (MatMul, Conv2d as im2col): the backend's own mapping search and closed form
+  (:func:`~hwsim.backends.systolic_mapping.search`, docs/mapping.md) for every (op, point), compiled. Identical GEMM shapes
   (ViT blocks repeat ``depth`` times) are evaluated once and weighted by their multiplicity.
 * Everything that depends only on the "scalar" hardware fields (energy per MAC / SRAM byte / DRAM byte,
   leakage per PE, PE and SRAM area, and the vector-unit ops) is computed by the scalar backend once per
@@ -25,7 +25,11 @@ import numpy as np
 from numba import njit
 
 from hwsim import energy
-from hwsim.backends.systolic import DATAFLOW_CODE, EnergyModel, SystolicBackend, gemm_closed_form
+from hwsim.backends.systolic import DATAFLOW_CODE, EnergyModel, SystolicBackend
+from hwsim.backends.systolic_mapping import FUSIONS, N_OUT, OBJECTIVE_CODE, choose, fusion_roles, jitted
+
+_J = jitted()                  # the compiled twins of the kernels ``choose`` runs in plain Python
+search, fuses = _J.search, _J.fuses
 from hwsim.hardware.systolic import SystolicConfig
 from hwsim.workload import Conv2d, MatMul, Workload
 
@@ -33,7 +37,8 @@ from hwsim.workload import Conv2d, MatMul, Workload
 # unit costs) are assumed NOT to depend on them; every other field (including ones added later) is
 # treated as possibly relevant and grouped on. If a vector-unit model starts to use one of these,
 # remove it here (the 1,000-point exactness test against ``estimate`` catches the drift).
-ARRAY_ONLY_FIELDS = frozenset({"rows", "cols", "dataflow", "dram_bytes_per_cycle", "clock_hz", "name", "source"})
+ARRAY_ONLY_FIELDS = frozenset({"rows", "cols", "dataflow", "dram_bytes_per_cycle", "clock_hz", "name", "source",
+                               "mapping_objective", "fusion"})
 # Fields a sweep may not vary with the vectorised model (SCALE-Sim mode has no closed form over points).
 UNSUPPORTED_FIELDS = frozenset({"scalesim_compatible", "name", "source"})
 
@@ -80,86 +85,31 @@ def _other_scalars(hw: SystolicConfig, vector_ops) -> dict:
 
 
 # --------------------------------------------------------------------------------------------------
-# GEMM closed form, compiled: the same arithmetic as ``gemm_closed_form`` (same operation order, so
-# results are bit-identical), one scalar evaluation per (op, point), summed over ops per point.
-# ``_gemm_totals_numpy`` computes the same totals with the backend's own numpy function; a test
-# checks they agree.
+# GEMMs, compiled: per (op, point) the backend's own mapping search (``systolic_mapping.search``, the
+# compiled twin of what ``estimate`` runs through ``choose``), summed over ops per point.
+# ``gemm_totals_numpy`` computes the same totals point by point through ``choose``; a test checks they agree.
 # --------------------------------------------------------------------------------------------------
 @njit(cache=True)
-def _tile_sum_le(size, tile, k, w, limit):
-    """Sum of the tile sizes t of ``size`` split by ``tile`` with t * k * w <= limit."""
-    full, rem = size // tile, size % tile
-    s = 0
-    if tile * k * w <= limit:
-        s += full * tile
-    if rem > 0 and rem * k * w <= limit:
-        s += rem
-    return s
-
-
-@njit(cache=True)
-def _gemm_totals_kernel(m, k, n, count, mult, rows, cols, df, ifk, fk, ofk, wb, ab, bw,
-                        out_cycles, out_sram_bytes, out_dram_bytes, out_stalled):
+def _gemm_totals_kernel(m, k, n, count, mult, fin, fgemm, fout, rows, cols, df, ifk, fk, ofk, wb, ab, bw, fusion, obj,
+                        mac_pj, sram_pj, dram_pj, leak_pj, out_cycles, out_sram_bytes, out_dram_bytes, out_stalled):
+    """Per point: the mapping search of every distinct GEMM (``systolic_mapping.search``, the function the
+    backend calls), the winners' cycles and energy-side bytes summed with their multiplicities."""
+    cost = np.empty(N_OUT)
+    choice = np.empty(6, dtype=np.int64)
     for p in range(rows.shape[0]):
-        R, C, d = rows[p], cols[p], df[p]
-        w, a, b = wb[p], ab[p], bw[p]
         cyc, sram, dram, stalled = 0, 0.0, 0.0, False
         for o in range(m.shape[0]):
-            M, K, N, cnt = m[o], k[o], n[o], count[o]
-            if d == 1:   # os
-                fr, fc = -(-M // R), -(-N // C)
-                ld_if = _tile_sum_le(M, R, K, w, ifk[p] * 1024 / 2) * K
-                ld_if = ld_if + (M * K - ld_if) * fc
-                ld_f = K * N * (1 if K * N * w <= fk[p] * 1024 / 2 else fr)
-                core = fr * fc * max(K, R)
-                load_words, store_words, spill = ld_if + ld_f, M * N, 0.0
-                load0 = (min(R, M) * K + K * min(C, N)) * w
-                lm, ln = M % R, N % C
-                store_last = (R if lm == 0 else lm) * (C if ln == 0 else ln) * w
-                s_if, s_f, s_of, w_of = M * K * fc, K * N * fr, 0, M * N
-                d_if, d_f = ld_if, ld_f
-            else:        # ws (0) / is (2)
-                ws = d == 0
-                sr = K
-                sc = N if ws else M
-                t = M if ws else N
-                stream_kib = ifk[p] if ws else fk[p]
-                fr, fc = -(-sr // R), -(-sc // C)
-                ld_stream = t * sr * (1 if t * sr * w <= stream_kib * 1024 / 2 else fc)
-                half_of = ofk[p] * 1024 / 2
-                full, rem = sc // C, sc % C
-                spill_cols = 0
-                if t * C * a > half_of:
-                    spill_cols += full * C
-                if rem > 0 and t * rem * a > half_of:
-                    spill_cols += rem
-                spill = spill_cols * t * a * 2 * (fr - 1)
-                r0, c0 = min(R, sr), min(C, sc)
-                core = fr * fc * max(t, R)
-                load_words, store_words = sr * sc + ld_stream, t * sc
-                load0 = (r0 * c0 + t * r0) * w
-                store_last = t * (C if rem == 0 else rem) * w
-                s_if = t * sr * fc if ws else sr * sc
-                s_f = sr * sc if ws else t * sr * fc
-                s_of, w_of = t * sc * (fr - 1), t * sc * fr
-                d_if = ld_stream if ws else sr * sc
-                d_f = sr * sc if ws else ld_stream
-            stream = K if d == 1 else t
-            compute = cnt * core - max(0, R - stream) + (2 * R + C - 2)   # last fold lasts T
-            dram_b = cnt * ((load_words + store_words) * w + spill)
-            sl = np.int64(np.ceil(store_last / b))
-            l0 = np.int64(np.ceil(load0 / b))
-            dc = np.int64(np.ceil(dram_b / b))
-            cycles = l0 + max(compute, dc - l0 - sl) + sl
-            if dc > compute:     # memory-bound: the DRAM is busier than the array (hwsim.estimate's bound)
-                stalled = True
-            # energy-side byte counts, as SystolicBackend._gemm_cost rounds them
-            dram_bytes = np.rint((cnt * d_if + cnt * d_f + cnt * store_words) * w + cnt * spill)
-            sram_bytes = (cnt * s_if + cnt * s_f + cnt * s_of + cnt * w_of) * w + dram_bytes
+            f = fusion[p]
+            fi = 1 if fuses(fin[o, f], fgemm[o, f] == 1, wb[p], ifk[p], ofk[p]) else 0
+            fo = 1 if fuses(fout[o, f], True, wb[p], ifk[p], ofk[p]) else 0
+            search(m[o], k[o], n[o], count[o], rows[p], cols[p], df[p], ifk[p], fk[p], ofk[p], wb[p], ab[p], bw[p],
+                   obj[p], mac_pj[p], sram_pj[p], dram_pj[p], leak_pj[p], cost, choice, fi, fo)
             mu = mult[o]
-            cyc += mu * cycles
-            sram += mu * sram_bytes
-            dram += mu * dram_bytes
+            cyc += mu * np.int64(cost[0])
+            sram += mu * cost[15]
+            dram += mu * cost[14]
+            if cost[4] > cost[1]:   # memory-bound: the DRAM is busier than the array (hwsim.estimate's bound)
+                stalled = True
         out_cycles[p] = cyc
         out_sram_bytes[p] = sram
         out_dram_bytes[p] = dram
@@ -186,10 +136,10 @@ class PointEvaluator:
         macs: Counter = Counter()
         vector: Counter = Counter()
         first_vec: dict = {}
-        for op in workload.ops:
+        for op, role in zip(workload.ops, fusion_roles(workload.ops)):
             if isinstance(op, (MatMul, Conv2d)):
                 g = op.gemm()
-                key = (g.m, g.k, g.n, g.count)
+                key = (g.m, g.k, g.n, g.count, role)
                 gemms[key] += 1
                 macs[key] = op.macs
             else:
@@ -197,7 +147,11 @@ class PointEvaluator:
                 vector[key] += 1
                 first_vec.setdefault(key, op)
         keys = list(gemms)
-        dims = np.array(keys, dtype=np.int64).reshape(-1, 4)
+        dims = np.array([kk[:4] for kk in keys], dtype=np.int64).reshape(-1, 4)
+        # fusion roles per distinct GEMM and mode (none, attention, all): words in, producer is a GEMM, words out
+        self._fin = np.array([[r[0] for r in kk[4]] for kk in keys], dtype=np.int64).reshape(-1, 3)
+        self._fgemm = np.array([[int(r[1]) for r in kk[4]] for kk in keys], dtype=np.int64).reshape(-1, 3)
+        self._fout = np.array([[r[2] for r in kk[4]] for kk in keys], dtype=np.int64).reshape(-1, 3)
         self._m, self._k, self._n, self._count = (dims[:, i:i + 1] for i in range(4))
         self._mult = np.array([gemms[k] for k in keys], dtype=np.int64)[:, None]
         self._macs_total = sum(macs[k] * gemms[k] for k in keys)
@@ -248,7 +202,7 @@ class PointEvaluator:
         n = max([np.size(v) for v in params.values() if np.ndim(v) > 0] or [1])
         p = {f: getattr(self.base, f) for f in ("rows", "cols", "dataflow", "ifmap_sram_kib", "filter_sram_kib",
                                                   "ofmap_sram_kib", "word_bits", "acc_bits", "dram_bytes_per_cycle",
-                                                  "clock_hz")}
+                                                  "clock_hz", "mapping_objective", "fusion")}
         p.update(params)
         arr = {f: np.broadcast_to(np.asarray(v), (n,)) for f, v in p.items()}
         if arr["dataflow"].dtype.kind in "USO":
@@ -261,11 +215,20 @@ class PointEvaluator:
                    for f in ("ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "dram_bytes_per_cycle")})
         hw["word_bytes"] = arr["word_bits"].astype(np.int64) / 8
         hw["acc_bytes"] = arr["acc_bits"].astype(np.int64) / 8
-        g = (self.gemm_totals if self.compiled else self.gemm_totals_numpy)(hw)
         s = self._scalar_columns(params, n)
-        cycles = g["cycles"] + s["vector_cycles"].astype(np.int64)
         pes = hw["rows"] * hw["cols"]
         leak = s["leak_pj_const"] + s["leak_pj_per_pe"] * pes
+        fusion = np.zeros(n, dtype=np.int64)
+        for code, name in enumerate(FUSIONS):
+            fusion[arr["fusion"] == name] = code
+        objective = np.zeros(n, dtype=np.int64)
+        for name, code in OBJECTIVE_CODE.items():
+            objective[arr["mapping_objective"] == name] = code
+        # what the mapping search weighs (energy / edp objectives), per point
+        hw.update(objective=objective, fusion=fusion, mac_pj=_f64(s["mac_pj"], n), sram_pj=_f64(s["sram_pj_per_byte"], n),
+                  dram_pj=_f64(s["dram_pj_per_byte"], n), leak_pj=_f64(leak, n))
+        g = (self.gemm_totals if self.compiled else self.gemm_totals_numpy)(hw)
+        cycles = g["cycles"] + s["vector_cycles"].astype(np.int64)
         vector_pj = s["vector_pj_a"] + s["vector_pj_b"] * s["sram_pj_per_byte"]
         energy_pj = (self._macs_total * s["mac_pj"] + g["sram_bytes"] * s["sram_pj_per_byte"]
                      + g["dram_bytes"] * s["dram_pj_per_byte"] + vector_pj + cycles * leak)
@@ -277,29 +240,56 @@ class PointEvaluator:
         """Over all GEMMs, per point: ``cycles`` (int64), ``sram_bytes`` and ``dram_bytes`` (as the
         energy model counts them), ``stalled``. ``hw``: contiguous int64 rows/cols/dataflow codes,
         float64 SRAM KiB, DRAM bytes per cycle, word and accumulator bytes."""
-        n = hw["rows"].shape[0]
-        out = {"cycles": np.empty(n, np.int64), "sram_bytes": np.empty(n), "dram_bytes": np.empty(n),
-               "stalled": np.empty(n, np.bool_)}
+        # the search depends on these columns only: evaluate each distinct combination once (a sweep's
+        # points repeat them: e.g. examples/sweep_vit.yaml has <= 4,032 among any number of points)
+        cols = ("rows", "cols", "dataflow", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "word_bytes",
+                "acc_bytes", "dram_bytes_per_cycle", "objective", "fusion", "mac_pj", "sram_pj", "dram_pj", "leak_pj")
+        key = np.stack([np.asarray(hw[c], dtype=np.float64) for c in cols], axis=1)
+        key = np.ascontiguousarray(key).view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).reshape(-1)
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        u = {c: np.ascontiguousarray(np.asarray(hw[c])[first]) for c in cols}
+        m = len(first)
+        res = {"cycles": np.empty(m, np.int64), "sram_bytes": np.empty(m), "dram_bytes": np.empty(m),
+               "stalled": np.empty(m, np.bool_)}
         flat = lambda a: np.ascontiguousarray(a.reshape(-1))
         _gemm_totals_kernel(flat(self._m), flat(self._k), flat(self._n), flat(self._count), flat(self._mult),
-                            hw["rows"], hw["cols"], hw["dataflow"], hw["ifmap_sram_kib"], hw["filter_sram_kib"],
-                            hw["ofmap_sram_kib"], hw["word_bytes"], hw["acc_bytes"], hw["dram_bytes_per_cycle"],
-                            out["cycles"], out["sram_bytes"], out["dram_bytes"], out["stalled"])
-        return out
+                            self._fin, self._fgemm, self._fout, u["rows"], u["cols"], u["dataflow"], u["ifmap_sram_kib"], u["filter_sram_kib"],
+                            u["ofmap_sram_kib"], u["word_bytes"], u["acc_bytes"], u["dram_bytes_per_cycle"],
+                            u["fusion"], u["objective"], u["mac_pj"], u["sram_pj"], u["dram_pj"], u["leak_pj"],
+                            res["cycles"], res["sram_bytes"], res["dram_bytes"], res["stalled"])
+        inverse = inverse.reshape(-1)
+        return {k: v[inverse] for k, v in res.items()}
 
     def gemm_totals_numpy(self, hw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """:meth:`gemm_totals` with the backend's numpy ``gemm_closed_form`` (ops x points): the reference."""
-        wb = hw["word_bytes"]
-        cf = gemm_closed_form(self._m, self._k, self._n, self._count, hw["rows"][None], hw["cols"][None],
-                              hw["dataflow"][None], hw["ifmap_sram_kib"][None], hw["filter_sram_kib"][None],
-                              hw["ofmap_sram_kib"][None], wb[None], hw["acc_bytes"][None], hw["dram_bytes_per_cycle"][None])
-        dram_words = cf["dram_reads_ifmap"] + cf["dram_reads_filter"] + cf["dram_writes_ofmap"]
-        dram_bytes = np.rint(dram_words * wb + cf["spill_bytes"])
-        sram_words = cf["sram_reads_ifmap"] + cf["sram_reads_filter"] + cf["sram_reads_ofmap"] + cf["sram_writes_ofmap"]
-        sram_bytes = sram_words * wb + dram_bytes
-        mult = self._mult
-        return {"cycles": (mult * cf["cycles"]).sum(axis=0), "sram_bytes": (mult * sram_bytes).sum(axis=0),
-                "dram_bytes": (mult * dram_bytes).sum(axis=0), "stalled": (cf["dram_cycles"] > cf["compute"]).any(axis=0)}
+        """:meth:`gemm_totals` point by point through the backend's memoised scalar search
+        (``systolic_mapping.choose``, what ``estimate`` uses): the reference for the compiled loop."""
+        n = hw["rows"].shape[0]
+        out = {"cycles": np.zeros(n, np.int64), "sram_bytes": np.zeros(n), "dram_bytes": np.zeros(n),
+               "stalled": np.zeros(n, np.bool_)}
+        codes = {v: k for k, v in DATAFLOW_CODE.items()}
+        objectives = {v: k for k, v in OBJECTIVE_CODE.items()}
+        for p in range(n):
+            for o in range(self._m.shape[0]):
+                f, w, i_k, o_k = int(hw["fusion"][p]), float(hw["word_bytes"][p]), float(hw["ifmap_sram_kib"][p]), \
+                    float(hw["ofmap_sram_kib"][p])
+                fuse = (int(fuses(int(self._fin[o, f]), bool(self._fgemm[o, f]), w, i_k, o_k)),
+                        int(fuses(int(self._fout[o, f]), True, w, i_k, o_k)))
+                _, c = choose(int(self._m[o, 0]), int(self._k[o, 0]), int(self._n[o, 0]), int(self._count[o, 0]),
+                              int(hw["rows"][p]), int(hw["cols"][p]), codes[int(hw["dataflow"][p])],
+                              *(float(hw[f][p]) for f in ("ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib",
+                                                          "word_bytes", "acc_bytes", "dram_bytes_per_cycle")),
+                              objectives[int(hw["objective"][p])],
+                              *(float(hw[f][p]) for f in ("mac_pj", "sram_pj", "dram_pj", "leak_pj")), *fuse)
+                mu = int(self._mult[o, 0])
+                out["cycles"][p] += mu * int(c["cycles"])
+                out["sram_bytes"][p] += mu * c["sram_bytes"]
+                out["dram_bytes"][p] += mu * c["dram_bytes"]
+                out["stalled"][p] |= c["dram_cycles"] > c["compute"]
+        return out
+
+
+def _f64(a, n):
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), (n,)))
 
 
 def _py(v):

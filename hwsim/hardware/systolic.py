@@ -30,6 +30,10 @@ class SystolicConfig:
                               doc="characterised RTL softmax unit the vector unit instantiates (hwsim rtl)")
     gelu_unit: str = field("shiftgelu", choices=GELU_UNITS,
                            doc="characterised RTL GELU unit the vector unit instantiates (hwsim rtl)")
+    mapping_objective: str = field("latency", choices=("latency", "energy", "edp"),
+                                   doc="what the per-GEMM mapping search minimises (docs/mapping.md)")
+    fusion: str = field("none", choices=("none", "attention", "all"),
+                        doc="keep an op's output in on-chip SRAM for the next op that reads it (docs/mapping.md)")
     scalesim_compatible: bool = field(False, doc="reproduce SCALE-Sim 3.0 compute cycles and SRAM counts")
     tech_nm: int = field(45, positive=True, doc="technology node for the energy/area tables")
     mac_pj: float | None = field(None, min=0, doc="override: energy per MAC, pJ")
