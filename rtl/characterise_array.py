@@ -188,6 +188,42 @@ def characterise_array(points, output=DEFAULT_OUTPUT, timeout_s: float = DEFAULT
     return table
 
 
+def markdown_table(table: dict) -> str:
+    """The table as Markdown: one row per (dataflow, buffering, size), one column group per target
+    (LUT / FF / DSP, and per PE), ice40 Fmax; failed or unfit runs show their status."""
+    rows = {}
+    for e in table["entries"]:
+        key = (e["dataflow"], e["double_buffered"], e["rows"], e["cols"])
+        rows.setdefault(key, {})[e["target"]] = e
+
+    def cell(e):
+        if e is None:
+            return "--"
+        if e.get("lut") is None:
+            return e["status"]
+        pes = e["rows"] * e["cols"]
+        return (f"{e['lut']} / {e['ff']} / {e['dsp']} ({e['lut'] / pes:.0f} / "
+                f"{e['ff'] / pes:.0f} per PE)")
+
+    out = ["| array | dataflow | buffering | ice40 HX8K LUT / FF / DSP (per PE) | ice40 Fmax (MHz) "
+           "| ecp5 LUT / FF / DSP (per PE) | xc7 LUT / FF / DSP (per PE) |",
+           "|---|---|---|---|---|---|---|"]
+    order = {"ws": 0, "os": 1, "is": 2}
+    for key in sorted(rows, key=lambda k: (order[k[0]], not k[1], k[2] * k[3])):
+        df, db, r, c = key
+        t = rows[key]
+        ice = t.get("ice40")
+        if ice is None:
+            fmax = "--"
+        elif ice.get("fmax_mhz") is not None:
+            fmax = f"{ice['fmax_mhz']:.1f}"
+        else:
+            fmax = ice["status"] if ice["status"] != "ok" else "n/a"
+        out.append(f"| {r}x{c} | {df} | {'double' if db else 'single'} | {cell(ice)} | {fmax} | "
+                   f"{cell(t.get('ecp5'))} | {cell(t.get('xilinx'))} |")
+    return "\n".join(out)
+
+
 def ladder(sizes=DEFAULT_SIZES, dataflows=("ws", "os", "is"), targets=TARGETS,
            double_buffered=(True,)):
     """The default points: square arrays of ``sizes`` for every dataflow, target and buffering."""
@@ -203,7 +239,11 @@ def main(argv=None) -> int:
     p.add_argument("--buffering", nargs="+", default=["db"], choices=("db", "ndb"))
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per tool run")
     p.add_argument("-o", "--output", default=str(DEFAULT_OUTPUT))
+    p.add_argument("--markdown", action="store_true", help="print the table in OUTPUT and exit")
     args = p.parse_args(argv)
+    if args.markdown:
+        print(markdown_table(json.loads(Path(args.output).read_text())))
+        return 0
     points = ladder(args.sizes, args.dataflow, args.target, [b == "db" for b in args.buffering])
     characterise_array(points, args.output, args.timeout)
     return 0
