@@ -157,3 +157,13 @@ def test_rejects_bad_parameters_naming_them():
                          ({"double_buffered": 1}, "double_buffered must be True or False")]:
         with pytest.raises(ValueError, match=text):
             SystolicArray(**kwargs)
+
+
+def test_cli_generates_the_array_and_rejects_bad_parameters(tmp_path, capsys):
+    from rtl.cli import main
+    assert main(["rtl", "generate", "array", "--rows", "3", "--cols", "2", "--dataflow", "is",
+                 "--no-double-buffered", "-o", str(tmp_path)]) == 0
+    assert "module array_is" in (tmp_path / "array_is.v").read_text()
+    assert "(3x2 is, 6 MACs/cycle, pipeline overhead 6 cycles per GEMM)" in capsys.readouterr().out
+    assert main(["rtl", "generate", "array", "--rows", "0", "-o", str(tmp_path)]) == 2
+    assert "rows must be an integer from 1 to 256, not 0" in capsys.readouterr().err
