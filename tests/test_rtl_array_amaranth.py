@@ -167,3 +167,33 @@ def test_cli_generates_the_array_and_rejects_bad_parameters(tmp_path, capsys):
     assert "(3x2 is, 6 MACs/cycle, pipeline overhead 6 cycles per GEMM)" in capsys.readouterr().out
     assert main(["rtl", "generate", "array", "--rows", "0", "-o", str(tmp_path)]) == 2
     assert "rows must be an integer from 1 to 256, not 0" in capsys.readouterr().err
+
+
+def test_zero_dimension_command_is_accepted_and_ignored():
+    """cmd {m, 0, n}: no operand is consumed, no result appears, busy never rises; the next
+    GEMM runs normally."""
+    dut = SystolicArray(rows=2, cols=2, dataflow="ws")
+    seen = {}
+
+    async def bench(ctx):
+        ctx.set(dut.cmd.payload, {"m": 3, "k": 0, "n": 2})
+        ctx.set(dut.cmd.valid, 1)
+        ctx.set(dut.west.valid, 1)
+        ctx.set(dut.north.valid, 1)
+        ctx.set(dut.o.ready, 1)
+        _, _, ready = await ctx.tick().sample(dut.cmd.ready)
+        ctx.set(dut.cmd.valid, 0)
+        for _ in range(5):
+            _, _, busy, ov, wr, nr = await ctx.tick().sample(dut.busy, dut.o.valid,
+                                                              dut.west.ready, dut.north.ready)
+            assert not (busy or ov or wr or nr)
+        seen["cycles"] = ctx.get(dut.cycles)
+        seen["accepted"] = ready
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen == {"cycles": 0, "accepted": 1}
+    gemms = _gemms([(2, 3, 2)], seed=1)
+    _check(dut, gemms, run_gemms(dut, gemms), stall_free=True)
