@@ -161,7 +161,7 @@ def _key(e: dict) -> str:
 
 
 def characterise_array(points, output=DEFAULT_OUTPUT, timeout_s: float = DEFAULT_TIMEOUT_S,
-                       log=sys.stderr) -> dict:
+                       log=sys.stderr, word_bits: int = 8, acc_bits: int = 32) -> dict:
     """Run every point ``(rows, cols, dataflow, double_buffered, target)`` and merge the
     entries into ``output`` (JSON; entries of other points already there are kept)."""
     path = Path(output)
@@ -170,7 +170,8 @@ def characterise_array(points, output=DEFAULT_OUTPUT, timeout_s: float = DEFAULT
     tools = table.get("tools", {})
     for rows, cols, dataflow, db, target in points:
         t0 = time.perf_counter()
-        e = characterise_point(rows, cols, dataflow, db, target, timeout_s=timeout_s)
+        e = characterise_point(rows, cols, dataflow, db, target, word_bits, acc_bits,
+                               timeout_s=timeout_s)
         entries[_key(e)] = e
         tools[target] = tool_versions(target)
         print(f"{_key(e)}: LUT {e['lut']} FF {e['ff']} DSP {e['dsp']} BRAM {e['bram']} "
@@ -193,7 +194,8 @@ def markdown_table(table: dict) -> str:
     (LUT / FF / DSP, and per PE), ice40 Fmax; failed or unfit runs show their status."""
     rows = {}
     for e in table["entries"]:
-        key = (e["dataflow"], e["double_buffered"], e["rows"], e["cols"])
+        key = (e["dataflow"], e["double_buffered"], e["rows"], e["cols"], e["word_bits"],
+               e["acc_bits"])
         rows.setdefault(key, {})[e["target"]] = e
 
     def cell(e):
@@ -205,12 +207,12 @@ def markdown_table(table: dict) -> str:
         return (f"{e['lut']} / {e['ff']} / {e['dsp']} ({e['lut'] / pes:.0f} / "
                 f"{e['ff'] / pes:.0f} per PE)")
 
-    out = ["| array | dataflow | buffering | ice40 HX8K LUT / FF / DSP (per PE) | ice40 Fmax (MHz) "
+    out = ["| array | dataflow | buffering | bits (word/acc) | ice40 HX8K LUT / FF / DSP (per PE) | ice40 Fmax (MHz) "
            "| ecp5 LUT / FF / DSP (per PE) | xc7 LUT / FF / DSP (per PE) |",
-           "|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|"]
     order = {"ws": 0, "os": 1, "is": 2}
-    for key in sorted(rows, key=lambda k: (order[k[0]], not k[1], k[2] * k[3])):
-        df, db, r, c = key
+    for key in sorted(rows, key=lambda k: (order[k[0]], not k[1], k[4], k[2] * k[3])):
+        df, db, r, c, wb, ab = key
         t = rows[key]
         ice = t.get("ice40")
         if ice is None:
@@ -219,7 +221,8 @@ def markdown_table(table: dict) -> str:
             fmax = f"{ice['fmax_mhz']:.1f}"
         else:
             fmax = ice["status"] if ice["status"] != "ok" else "n/a"
-        out.append(f"| {r}x{c} | {df} | {'double' if db else 'single'} | {cell(ice)} | {fmax} | "
+        out.append(f"| {r}x{c} | {df} | {'double' if db else 'single'} | {wb}/{ab} | {cell(ice)} "
+                   f"| {fmax} | "
                    f"{cell(t.get('ecp5'))} | {cell(t.get('xilinx'))} |")
     return "\n".join(out)
 
@@ -238,6 +241,8 @@ def main(argv=None) -> int:
     p.add_argument("--target", nargs="+", default=list(TARGETS), choices=TARGETS)
     p.add_argument("--buffering", nargs="+", default=["db"], choices=("db", "ndb"))
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per tool run")
+    p.add_argument("--word-bits", type=int, default=8)
+    p.add_argument("--acc-bits", type=int, default=32)
     p.add_argument("-o", "--output", default=str(DEFAULT_OUTPUT))
     p.add_argument("--markdown", action="store_true", help="print the table in OUTPUT and exit")
     args = p.parse_args(argv)
@@ -245,7 +250,8 @@ def main(argv=None) -> int:
         print(markdown_table(json.loads(Path(args.output).read_text())))
         return 0
     points = ladder(args.sizes, args.dataflow, args.target, [b == "db" for b in args.buffering])
-    characterise_array(points, args.output, args.timeout)
+    characterise_array(points, args.output, args.timeout, word_bits=args.word_bits,
+                       acc_bits=args.acc_bits)
     return 0
 
 

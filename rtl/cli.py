@@ -200,7 +200,8 @@ def _synth_array(args) -> int:
 def cmd_characterise_array(args) -> int:
     from rtl.characterise_array import DEFAULT_OUTPUT, characterise_array, ladder
     points = ladder(args.sizes, args.dataflow, args.target, [b == "db" for b in args.buffering])
-    characterise_array(points, args.output or DEFAULT_OUTPUT, args.timeout)
+    characterise_array(points, args.output or DEFAULT_OUTPUT, args.timeout,
+                       word_bits=args.word_bits, acc_bits=args.acc_bits)
     print(f"wrote {args.output or DEFAULT_OUTPUT}", file=sys.stderr)
     return 0
 
@@ -293,6 +294,8 @@ def add_rtl_commands(subparsers) -> argparse.ArgumentParser:
                      choices=("ice40", "ecp5", "xilinx"))
     car.add_argument("--buffering", nargs="+", default=["db"], choices=("db", "ndb"))
     car.add_argument("--timeout", type=float, default=900, help="seconds per tool run")
+    car.add_argument("--word-bits", dest="word_bits", type=int, default=8)
+    car.add_argument("--acc-bits", dest="acc_bits", type=int, default=32)
     car.add_argument("-o", "--output", default=None,
                      help="output JSON, merged (default: hwsim/data/array_costs.json)")
     car.set_defaults(func=_guarded(cmd_characterise_array))

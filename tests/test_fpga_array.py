@@ -93,3 +93,28 @@ def test_dsp_targets_use_one_multiplier_block_per_pe():
     for e in table()["entries"]:
         if _ok(e) and e["target"] in ("ecp5", "xilinx"):
             assert e["dsp"] == e["rows"] * e["cols"], e
+
+
+def test_linear_rule_predicts_a_held_out_ladder_size_within_15_percent(tmp_path):
+    """For every ladder with three or more sizes, drop an interior size, predict it from its
+    neighbours with the rule, and compare with the synthesised figures: LUT and FF within 15 %
+    (measured worst case in docs/rtl.md), DSP exactly."""
+    entries = [e for e in table()["entries"] if _ok(e)]
+    groups = {}
+    for e in entries:
+        groups.setdefault((e["target"], e["dataflow"], e["double_buffered"], e["word_bits"],
+                           e["acc_bits"]), []).append(e)
+    checked = 0
+    for (target, df, db, wb, ab), group in groups.items():
+        group.sort(key=lambda e: e["rows"] * e["cols"])
+        for mid in group[1:-1]:
+            rest = [e for e in entries if e is not mid]
+            path = tmp_path / f"{target}-{df}-{db}-{mid['rows']}.json"
+            path.write_text(json.dumps({"entries": rest}))
+            c = array_fpga_cost(mid["rows"], mid["cols"], df, wb, ab, db, target, path=path)
+            assert not c.exact
+            for key in ("lut", "ff"):
+                assert abs(getattr(c, key) - mid[key]) <= 0.15 * mid[key], (target, df, key, mid)
+            assert c.dsp == mid["dsp"]
+            checked += 1
+    assert checked >= 4
