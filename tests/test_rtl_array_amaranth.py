@@ -23,6 +23,56 @@ from hwsim.backends.systolic_pe import simulate_gemm  # noqa: E402
 from rtl.array import SystolicArray, assemble, stream_beats  # noqa: E402
 
 
+async def run_one(ctx, dut: SystolicArray, a, b, rng, valid_prob=1.0, ready_prob=1.0):
+    """One GEMM from an Amaranth testbench: (output beats, ``cycles`` port, clock edges from
+    the cmd transfer to the last result transfer)."""
+    m, k = a.shape
+    n = b.shape[1]
+    west, north, _ = stream_beats(a, b, dut.rows, dut.cols, dut.dataflow, dut.double_buffered,
+                                  dut.acc_bits, pad=np.random.default_rng(rng.randrange(1 << 30)))
+    ctx.set(dut.cmd.payload, {"m": m, "k": k, "n": n})
+    ctx.set(dut.cmd.valid, 1)
+    while True:
+        _, _, ready = await ctx.tick().sample(dut.cmd.ready)
+        if ready:
+            break
+    ctx.set(dut.cmd.valid, 0)
+    outs = []
+    edge = last_out_edge = 0
+    w_k = n_k = 0
+    while True:
+        # a beat once offered stays offered until it transfers
+        if w_k < len(west) and (ctx.get(dut.west.valid) or rng.random() < valid_prob):
+            ctx.set(dut.west.valid, 1)
+            ctx.set(dut.west.payload, [int(v) for v in west[w_k]])
+        if n_k < len(north) and (ctx.get(dut.north.valid) or rng.random() < valid_prob):
+            ctx.set(dut.north.valid, 1)
+            ctx.set(dut.north.payload, [int(v) for v in north[n_k]])
+        ctx.set(dut.o.ready, rng.random() < ready_prob)
+        _, _, wv, wr, nv, nr, ov, orr, op, busy = await ctx.tick().sample(
+            dut.west.valid, dut.west.ready, dut.north.valid, dut.north.ready,
+            dut.o.valid, dut.o.ready, dut.o.payload, dut.busy)
+        edge += 1
+        if wv and wr:
+            w_k += 1
+            ctx.set(dut.west.valid, 0)
+        if nv and nr:
+            n_k += 1
+            ctx.set(dut.north.valid, 0)
+        if ov and orr:
+            outs.append([int(v) for v in op])
+            last_out_edge = edge
+        if not busy:
+            break
+        if edge > 100_000:
+            raise AssertionError("array never finished")
+    ctx.set(dut.west.valid, 0)
+    ctx.set(dut.north.valid, 0)
+    assert w_k == len(west) and n_k == len(north), "operand beats left over"
+    return (np.array(outs, dtype=np.int64).reshape(-1, dut.cols), int(ctx.get(dut.cycles)),
+            last_out_edge)
+
+
 def run_gemms(dut: SystolicArray, gemms, *, seed=0, valid_prob=1.0, ready_prob=1.0):
     """Run ``gemms`` ([(a, b), ...]) back to back through ``dut``; per GEMM return
     (output beats, value of the ``cycles`` port, clock edges from the cmd transfer to the last
@@ -30,71 +80,9 @@ def run_gemms(dut: SystolicArray, gemms, *, seed=0, valid_prob=1.0, ready_prob=1
     rng = random.Random(seed)
     results = []
 
-    async def drive(ctx, port, beats):
-        """Offer ``beats`` on ``port`` with random valid gaps; return when all transferred."""
-        k = 0
-        while k < len(beats):
-            offer = rng.random() < valid_prob
-            ctx.set(port.valid, offer)
-            if offer:
-                ctx.set(port.payload, [int(v) for v in beats[k]])
-            _, _, valid, ready = await ctx.tick().sample(port.valid, port.ready)
-            if valid and ready:
-                k += 1
-        ctx.set(port.valid, 0)
-
     async def bench(ctx):
         for a, b in gemms:
-            m, k = a.shape
-            n = b.shape[1]
-            west, north, _ = stream_beats(a, b, dut.rows, dut.cols, dut.dataflow,
-                                          dut.double_buffered, dut.acc_bits,
-                                          pad=np.random.default_rng(rng.randrange(1 << 30)))
-            ctx.set(dut.cmd.payload, {"m": m, "k": k, "n": n})
-            ctx.set(dut.cmd.valid, 1)
-            edge = 0
-            while True:
-                _, _, ready = await ctx.tick().sample(dut.cmd.ready)
-                if ready:
-                    break
-            ctx.set(dut.cmd.valid, 0)
-            outs = []
-            last_out_edge = 0
-            w_k = n_k = 0
-            while True:
-                if w_k < len(west) and rng.random() < valid_prob:
-                    ctx.set(dut.west.valid, 1)
-                    ctx.set(dut.west.payload, [int(v) for v in west[w_k]])
-                elif w_k >= len(west) or not ctx.get(dut.west.valid):
-                    ctx.set(dut.west.valid, 0)
-                if n_k < len(north) and rng.random() < valid_prob:
-                    ctx.set(dut.north.valid, 1)
-                    ctx.set(dut.north.payload, [int(v) for v in north[n_k]])
-                elif n_k >= len(north) or not ctx.get(dut.north.valid):
-                    ctx.set(dut.north.valid, 0)
-                ctx.set(dut.o.ready, rng.random() < ready_prob)
-                _, _, wv, wr, nv, nr, ov, orr, op, busy = await ctx.tick().sample(
-                    dut.west.valid, dut.west.ready, dut.north.valid, dut.north.ready,
-                    dut.o.valid, dut.o.ready, dut.o.payload, dut.busy)
-                edge += 1
-                if wv and wr:
-                    w_k += 1
-                    ctx.set(dut.west.valid, 0)
-                if nv and nr:
-                    n_k += 1
-                    ctx.set(dut.north.valid, 0)
-                if ov and orr:
-                    outs.append([int(v) for v in op])
-                    last_out_edge = edge
-                if not busy:
-                    break
-                if edge > 100_000:
-                    raise AssertionError("array never finished")
-            ctx.set(dut.west.valid, 0)
-            ctx.set(dut.north.valid, 0)
-            assert w_k == len(west) and n_k == len(north), "operand beats left over"
-            results.append((np.array(outs, dtype=np.int64).reshape(-1, dut.cols),
-                            int(ctx.get(dut.cycles)), last_out_edge))
+            results.append(await run_one(ctx, dut, a, b, rng, valid_prob, ready_prob))
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -197,3 +185,46 @@ def test_zero_dimension_command_is_accepted_and_ignored():
     assert seen == {"cycles": 0, "accepted": 1}
     gemms = _gemms([(2, 3, 2)], seed=1)
     _check(dut, gemms, run_gemms(dut, gemms), stall_free=True)
+
+
+@pytest.mark.parametrize("dataflow", ["ws", "os"])
+def test_reset_in_the_middle_of_a_gemm_aborts_it_cleanly(dataflow):
+    """A synchronous reset halfway through a GEMM: busy falls, no result appears, and the next
+    GEMM is bit- and cycle-exact (no stale flag survives)."""
+    from amaranth.hdl import ClockDomain, Module
+    dut = SystolicArray(rows=3, cols=2, dataflow=dataflow)
+    top = Module()
+    top.domains.sync = cd = ClockDomain()
+    top.submodules.dut = dut
+    (a0, b0), (a1, b1) = _gemms([(5, 7, 4), (4, 5, 3)], seed=8)
+    west, north, _ = stream_beats(a0, b0, 3, 2, dataflow)
+    got = []
+
+    async def bench(ctx):
+        ctx.set(dut.cmd.payload, {"m": 5, "k": 7, "n": 4})
+        ctx.set(dut.cmd.valid, 1)
+        await ctx.tick()
+        ctx.set(dut.cmd.valid, 0)
+        ctx.set(dut.west.valid, 1)
+        ctx.set(dut.west.payload, [int(v) for v in west[0]])
+        ctx.set(dut.north.valid, 1)
+        ctx.set(dut.north.payload, [int(v) for v in north[0]])
+        ctx.set(dut.o.ready, 1)
+        for _ in range(6):                      # a few steps in: operands inside the grid
+            await ctx.tick()
+        assert ctx.get(dut.busy)
+        ctx.set(dut.west.valid, 0)
+        ctx.set(dut.north.valid, 0)
+        ctx.set(cd.rst, 1)
+        for _ in range(2):
+            await ctx.tick()
+        ctx.set(cd.rst, 0)
+        _, _, busy, ov = await ctx.tick().sample(dut.busy, dut.o.valid)
+        assert not busy and not ov
+        got.append(await run_one(ctx, dut, a1, b1, random.Random(1)))
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    _check(dut, [(a1, b1)], got, stall_free=True)
