@@ -16,22 +16,24 @@ import yaml
 from hwsim.errors import ConfigError, HwsimError
 
 
-def read_yaml(path: str | Path) -> dict:
-    """Parse a YAML file that must hold a mapping; errors name the file and the YAML problem."""
-    path = Path(path)
+def read_yaml(path) -> dict:
+    """Parse a YAML file (a path or an ``importlib.resources`` Traversable) that must hold a mapping;
+    errors name the file and the YAML problem."""
+    path = Path(path) if isinstance(path, str) else path
+    path_label = str(path)
     try:
         text = path.read_text()
     except OSError as exc:
-        raise HwsimError(f"{path}: cannot read file ({exc.strerror})") from None
+        raise HwsimError(f"{path_label}: cannot read file ({exc.strerror})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise HwsimError(f"{path}: malformed YAML{where}: {problem}") from None
+        raise HwsimError(f"{path_label}: malformed YAML{where}: {problem}") from None
     if not isinstance(data, dict):
-        raise HwsimError(f"{path}: expected a YAML mapping of field: value, got {type(data).__name__}")
+        raise HwsimError(f"{path_label}: expected a YAML mapping of field: value, got {type(data).__name__}")
     return data
 
 

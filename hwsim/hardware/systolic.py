@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from hwsim.config import field
 from hwsim.nonlinear import GELU_UNITS, SOFTMAX_UNITS
@@ -12,6 +13,7 @@ DATAFLOWS = ("ws", "os", "is")
 @dataclass(frozen=True, kw_only=True)
 class SystolicConfig:
     """An R x C PE array with double-buffered ifmap/filter/ofmap SRAMs, DRAM and a vector unit."""
+    kind: ClassVar[str] = "systolic"
     name: str = "systolic"
     rows: int = field(32, positive=True, doc="PE rows (R)")
     cols: int = field(32, positive=True, doc="PE columns (C)")
@@ -35,6 +37,11 @@ class SystolicConfig:
     dram_pj_per_byte: float | None = field(None, min=0, doc="override: DRAM access energy, pJ/byte")
     leakage_pj_per_cycle: float | None = field(None, min=0, doc="override: whole-chip leakage, pJ/cycle")
     source: str = ""
+
+    def describe(self) -> str:
+        """One line for ``hwsim presets``."""
+        return (f"{self.rows}x{self.cols} {self.dataflow}, {self.clock_hz / 1e6:g} MHz, "
+                f"{self.dram_bytes_per_cycle:g} B/cyc DRAM")
 
     @property
     def word_bytes(self) -> float:

@@ -7,8 +7,7 @@ from typing import Any
 
 from hwsim.config import build, field, read_yaml
 from hwsim.errors import ConfigError, UnknownName
-
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+from hwsim.resources import zoo_models
 OP_CLASSES = ("matmul", "softmax", "gelu", "layernorm", "eltwise")
 
 
@@ -68,7 +67,7 @@ def _validate(spec: ModelSpec, source: str) -> ModelSpec:
 
 
 def available_models() -> list[str]:
-    return sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))
+    return sorted(zoo_models())
 
 
 def load_model(name_or_path: str | Path, **overrides: Any) -> ModelSpec:
@@ -81,8 +80,8 @@ def load_model(name_or_path: str | Path, **overrides: Any) -> ModelSpec:
         data.setdefault("name", path.stem)
         source = str(path)
     else:
-        zoo = MODELS_DIR / f"{name_or_path}.yaml"
-        if not zoo.exists():
+        zoo = zoo_models().get(str(name_or_path))
+        if zoo is None:
             raise UnknownName("model", str(name_or_path), available_models())
         data = read_yaml(zoo)
         data.setdefault("name", str(name_or_path))
