@@ -12,7 +12,8 @@ For a query with the same (target, dataflow, double_buffered, word_bits, acc_bit
 entries, let ``P = rows * cols`` (the PE count) and ``P_1 < P_2 < ...`` the PE counts of the
 entries that synthesised:
 
-* ``P`` equal to an entry's (same rows and cols): that entry's figures, exactly;
+* ``P`` equal to an entry's (same rows and cols): that entry's figures, exactly (``exact``);
+  the same ``P`` with another shape (1x4 for 2x2): that entry's figures, not flagged exact;
 * ``P_i < P < P_i+1``: every resource linear in ``P`` between the two entries
   (``x(P) = x_i + (P - P_i) * (x_i+1 - x_i) / (P_i+1 - P_i)``, the marginal cost per PE of that
   segment);
@@ -37,8 +38,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from hwsim.errors import HwsimError, UnknownName
+from hwsim.resources import data_file
 
-TABLE = Path(__file__).resolve().parent / "data" / "array_costs.json"
+TABLE_NAME = "array_costs.json"
+TABLE = None                    # default: the package's table, read through hwsim.resources
 TARGETS = ("ice40", "ecp5", "xilinx")
 DATAFLOWS = ("ws", "os", "is")
 
@@ -73,16 +76,18 @@ class FpgaArrayCost:
 
 
 @lru_cache(maxsize=4)
-def _load(path: str) -> dict:
-    p = Path(path)
-    if not p.exists():
-        raise HwsimError(f"{p}: no FPGA array table; run `hwsim rtl characterise-array`")
-    return json.loads(p.read_text())
+def _load(path: str | None) -> dict:
+    f = data_file(TABLE_NAME) if path is None else Path(path)
+    if not f.is_file():
+        raise HwsimError(f"{path or 'hwsim/data/' + TABLE_NAME}: no FPGA array table; run "
+                         "`hwsim rtl characterise-array`")
+    return json.loads(f.read_text())
 
 
 def table(path=TABLE) -> dict:
-    """The characterised table (``source``, ``tools``, ``entries``)."""
-    return _load(str(path))
+    """The characterised table (``source``, ``tools``, ``entries``); ``path`` another JSON file
+    of the same form (default: the package's ``hwsim/data/array_costs.json``)."""
+    return _load(None if path is None else str(path))
 
 
 def _lerp(p, p0, x0, p1, x1):
@@ -111,7 +116,8 @@ def array_fpga_cost(rows: int, cols: int, dataflow: str = "ws", word_bits: int =
     if not entries:
         raise HwsimError(f"no characterised {dataflow} array ({'double' if double_buffered else 'single'}"
                          f"-buffered, {word_bits}-bit words, {acc_bits}-bit accumulators) for "
-                         f"target {target} in {path}; run `hwsim rtl characterise-array`")
+                         f"target {target} in {path or 'hwsim/data/' + TABLE_NAME}; run "
+                         "`hwsim rtl characterise-array`")
     pes = rows * cols
     by_pes = {}
     for e in sorted(entries, key=lambda e: (e["rows"] * e["cols"], e["rows"])):
@@ -123,7 +129,12 @@ def array_fpga_cost(rows: int, cols: int, dataflow: str = "ws", word_bits: int =
         basis, is_exact, extra = (f"{rows}x{cols}",), True, False
     else:
         ps = sorted(by_pes)
-        if len(ps) == 1:
+        extra = False
+        if pes in by_pes:                      # same PE count, another shape: that entry
+            e = by_pes[pes]
+            vals = {k: e[k] for k in keys}
+            basis = (f"{e['rows']}x{e['cols']}",)
+        elif len(ps) == 1:
             e = by_pes[ps[0]]
             vals = {k: e[k] * pes / ps[0] for k in keys}
             basis, extra = (f"{e['rows']}x{e['cols']}",), True
@@ -133,8 +144,8 @@ def array_fpga_cost(rows: int, cols: int, dataflow: str = "ws", word_bits: int =
             elif pes > ps[-1]:
                 lo, hi = ps[-2], ps[-1]
             else:
-                hi = next(p for p in ps if p >= pes)
-                lo = max(p for p in ps if p < hi)
+                lo = max(p for p in ps if p < pes)
+                hi = min(p for p in ps if p > pes)
             a, b = by_pes[lo], by_pes[hi]
             vals = {k: _lerp(pes, lo, a[k], hi, b[k]) for k in keys}
             basis = (f"{a['rows']}x{a['cols']}", f"{b['rows']}x{b['cols']}")

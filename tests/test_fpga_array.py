@@ -38,6 +38,9 @@ def test_linear_in_pes_between_ladder_points(toy):
     assert c.basis == ("4x4", "8x8")
     # 3x5 = 15 PEs between 4 and 16: DSP one per PE exactly
     assert array_fpga_cost(3, 5, target="ecp5", path=toy).dsp == 15
+    # 1x4 has the PE count of 2x2: its figures, not flagged exact
+    c = array_fpga_cost(1, 4, target="ecp5", path=toy)
+    assert (c.lut, c.dsp, c.exact, c.basis) == (1000, 4, False, ("2x2",))
 
 
 def test_outside_the_ladder_extends_the_nearest_segment(toy):
