@@ -9,7 +9,6 @@ clock edges from the command to the last result with the same number.
 """
 from __future__ import annotations
 
-import itertools
 import random
 
 import numpy as np
