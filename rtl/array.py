@@ -34,8 +34,8 @@ Per dataflow, with (Sr, Sc, T) = ``hwsim.backends.systolic.array_dims`` and fold
   first, each row in the cycle its last PE does its last MAC).
 
 Lanes past the GEMM's edge (a partial tile) are ignored on input (the FSM masks them to zero, as
-the model zero-fills) and are 0 on output, except ``os`` rows past M which are also 0. Products
-and partial sums wrap modulo ``2**acc_bits`` (two's complement).
+the model zero-fills) and are 0 on output (so are the ``os`` result rows past M). Products and
+partial sums wrap modulo ``2**acc_bits`` (two's complement).
 
 Cycle count
 -----------
