@@ -37,7 +37,7 @@ from pathlib import Path
 
 from hwsim.errors import HwsimError, UnknownName
 
-KINDS = ("gelu", "softmax")
+KINDS = ("gelu", "softmax", "array")   # array: rtl.array.ALGOS, one "algo" per dataflow
 TARGETS = ("ice40", "ecp5", "xilinx")
 NEXTPNR_ICE40_ARGS = ["--hx8k", "--package", "ct256", "--pcf-allow-unconstrained",
                       "--timing-allow-fail"]

@@ -7,7 +7,14 @@ The lead wires :func:`add_rtl_commands` into ``hwsim/cli.py``::
     hwsim rtl verify gelu --algo pwl [--simulator icarus|verilator]
     hwsim rtl synth gelu --algo edgemoe --target ice40 -o DIR
     hwsim rtl accuracy [--format markdown|json]
+    hwsim rtl generate array --rows 8 --cols 8 --dataflow ws [--no-double-buffered] -o DIR
+    hwsim rtl verify array --rows 4 --cols 4 --dataflow os [--gemms 40]
+    hwsim rtl synth array --rows 8 --cols 8 --dataflow is --target ecp5 -o DIR
+    hwsim rtl characterise-array [--sizes 2 4 8 16] [--target ice40 ecp5 xilinx]
 
+The systolic array (``rtl.array.SystolicArray``) takes ``--dataflow`` (ws|os|is) instead of
+``--algo`` and its own options (``--rows``, ``--cols``, ``--word-bits``, ``--acc-bits``,
+``--dim-bits``, ``--double-buffered``/``--no-double-buffered``).
 Unit parameters are the constructor keywords of the unit classes (``rtl.gelu.ALGOS``,
 ``rtl.softmax.ALGOS``): the common ones have options (``--in-bits``, ``--out-bits``, ``--scale``,
 ``--lanes``, ``--pipeline-regs``, ``--row-len``), any other goes through ``--param KEY=VALUE``.
@@ -21,14 +28,18 @@ import json
 import sys
 from pathlib import Path
 
-KINDS = ("gelu", "softmax")
+KINDS = ("gelu", "softmax", "array")
 ALGOS = {"gelu": ("shiftgelu", "ibert", "edgemoe", "pwl"),
-         "softmax": ("shiftmax", "ibert", "edgemoe", "lut")}
+         "softmax": ("shiftmax", "ibert", "edgemoe", "lut"),
+         "array": ("ws", "os", "is")}       # the array's "algorithm" is its dataflow
 # The cocotb bench module and test that `verify` runs for each kind: the test reads the unit
 # from the bench configuration (sims/runner.py) and runs its full default verification.
-VERIFY_BENCH = {"gelu": ("test_gelu", "verify_unit"), "softmax": ("test_softmax", "verify_unit")}
+VERIFY_BENCH = {"gelu": ("test_gelu", "verify_unit"), "softmax": ("test_softmax", "verify_unit"),
+                "array": ("test_array", "verify_gemms")}
 _PARAM_OPTIONS = (("in_bits", int), ("out_bits", int), ("scale", float), ("lanes", int),
-                  ("pipeline_regs", int), ("row_len", int))
+                  ("pipeline_regs", int), ("row_len", int), ("rows", int), ("cols", int),
+                  ("word_bits", int), ("acc_bits", int), ("dim_bits", int),
+                  ("double_buffered", bool))
 
 
 def _parse_value(text: str):
@@ -59,9 +70,9 @@ def _unit_params(args) -> dict:
 
 def _add_unit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=KINDS, help="unit kind")
-    p.add_argument("--algo", required=True,
+    p.add_argument("--algo", default=None,
                    help="algorithm: gelu " + "|".join(ALGOS["gelu"]) + "; softmax "
-                   + "|".join(ALGOS["softmax"]))
+                   + "|".join(ALGOS["softmax"]) + " (array: --dataflow)")
     p.add_argument("--in-bits", dest="in_bits", type=int, help="input element width (bits)")
     p.add_argument("--out-bits", dest="out_bits", type=int, help="output element width (bits)")
     p.add_argument("--scale", type=float, help="input fixed-point scale (real value of 1 LSB)")
@@ -71,11 +82,35 @@ def _add_unit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--row-len", dest="row_len", type=int, help="softmax row length (elements)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE",
                    help="any other unit parameter (repeatable)")
+    arr = p.add_argument_group("systolic array (kind 'array')")
+    arr.add_argument("--dataflow", choices=ALGOS["array"], default=None, help="default ws")
+    arr.add_argument("--rows", type=int, help="PE rows R")
+    arr.add_argument("--cols", type=int, help="PE columns C")
+    arr.add_argument("--word-bits", dest="word_bits", type=int, help="operand width (signed)")
+    arr.add_argument("--acc-bits", dest="acc_bits", type=int, help="partial-sum width (signed)")
+    arr.add_argument("--dim-bits", dest="dim_bits", type=int, help="width of M, K, N in cmd")
+    arr.add_argument("--double-buffered", dest="double_buffered",
+                     action=argparse.BooleanOptionalAction, default=None,
+                     help="double-buffered stationary registers (default on)")
 
 
 def _fail(msg: str) -> int:
     print(f"hwsim rtl: {msg}", file=sys.stderr)
     return 2
+
+
+def _resolve_algo(args) -> str:
+    """The algorithm (array: the dataflow) named on the command line, validated."""
+    if args.kind == "array":
+        if args.algo and args.dataflow and args.algo != args.dataflow:
+            from hwsim.errors import HwsimError
+            raise HwsimError(f"--algo {args.algo} and --dataflow {args.dataflow} disagree")
+        args.algo = args.dataflow or args.algo or "ws"
+    elif args.algo is None:
+        from hwsim.errors import HwsimError
+        raise HwsimError(f"{args.kind} needs --algo ({'|'.join(ALGOS[args.kind])})")
+    _check_algo(args.kind, args.algo)
+    return args.algo
 
 
 def _check_algo(kind: str, algo: str) -> None:
@@ -86,10 +121,15 @@ def _check_algo(kind: str, algo: str) -> None:
 
 def cmd_generate(args) -> int:
     from rtl.build import emit_verilog, make_unit
-    _check_algo(args.kind, args.algo)
+    _resolve_algo(args)
     unit = make_unit(args.kind, args.algo, _unit_params(args))
     name = f"{args.kind}_{args.algo}"
     vpath = emit_verilog(unit, name, args.output)
+    if args.kind == "array":
+        print(f"wrote {vpath} and {vpath.with_suffix('.json')} ({unit.rows}x{unit.cols} "
+              f"{unit.dataflow}, {unit.rows * unit.cols} MACs/cycle, pipeline overhead "
+              f"{unit.latency_cycles} cycles per GEMM)")
+        return 0
     print(f"wrote {vpath} and {vpath.with_suffix('.json')} "
           f"(latency {unit.latency_cycles} cycles, {unit.elements_per_cycle} elements/cycle)")
     return 0
@@ -100,15 +140,18 @@ def cmd_verify(args) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sims"))
     from runner import run_bench, simulator_missing, simulator_name
 
-    _check_algo(args.kind, args.algo)
+    _resolve_algo(args)
     params = _unit_params(args)
-    make_unit(args.kind, args.algo, params)   # validate before starting a simulator
+    unit = make_unit(args.kind, args.algo, params)   # validate before starting a simulator
     sim = simulator_name(args.simulator)
     missing = simulator_missing(sim)
     if missing:
         raise ToolMissing(missing)
     module, testcase = VERIFY_BENCH[args.kind]
     bench = {"seed": args.seed}
+    if args.kind == "array":
+        from test_array import gemm_list
+        bench["gemms"] = gemm_list(unit.rows, unit.cols, args.gemms, args.seed)
     result = run_bench(args.kind, args.algo, params, test_module=module, testcase=testcase,
                        sim=sim, bench=bench, run_tag="cli-verify")
     status = "PASS" if result.ok else "FAIL"
@@ -124,12 +167,42 @@ def cmd_verify(args) -> int:
 
 def cmd_synth(args) -> int:
     from rtl.build import synth
-    _check_algo(args.kind, args.algo)
+    _resolve_algo(args)
+    if args.kind == "array":
+        return _synth_array(args)
     cost = synth(args.kind, args.algo, _unit_params(args), target=args.target, outdir=args.output)
     fmax = "n/a" if cost.fmax_mhz is None else f"{cost.fmax_mhz:.1f} MHz"
     print(f"{args.kind} {args.algo} on {args.target}: LUT {cost.lut}, FF {cost.ff}, DSP {cost.dsp}, "
           f"BRAM {cost.bram}, Fmax {fmax}, latency {cost.latency_cycles} cycles, "
           f"{cost.elements_per_cycle} elements/cycle -> {Path(args.output) / 'unit_cost.json'}")
+    return 0
+
+
+def _synth_array(args) -> int:
+    """The array through rtl.characterise_array (Fmax on a register harness: the bare array has
+    more ports than the iCE40 HX8K has pins)."""
+    from rtl.build import make_unit
+    from rtl.characterise_array import characterise_point
+    unit = make_unit("array", args.algo, _unit_params(args))
+    p = unit.params()
+    entry = characterise_point(p["rows"], p["cols"], p["dataflow"], p["double_buffered"],
+                               args.target, p["word_bits"], p["acc_bits"])
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "array_cost.json").write_text(json.dumps(entry, indent=1, sort_keys=True) + "\n")
+    fmax = "n/a" if entry["fmax_mhz"] is None else f"{entry['fmax_mhz']:.1f} MHz"
+    print(f"array {p['rows']}x{p['cols']} {p['dataflow']} on {args.target}: LUT {entry['lut']}, "
+          f"FF {entry['ff']}, DSP {entry['dsp']}, BRAM {entry['bram']}, Fmax {fmax} "
+          f"[{entry['status']}] {entry['notes']} -> {out / 'array_cost.json'}")
+    return 0 if entry["status"] in ("ok", "no-fit") else 1
+
+
+def cmd_characterise_array(args) -> int:
+    from rtl.characterise_array import DEFAULT_OUTPUT, characterise_array, ladder
+    points = ladder(args.sizes, args.dataflow, args.target, [b == "db" for b in args.buffering])
+    characterise_array(points, args.output or DEFAULT_OUTPUT, args.timeout,
+                       word_bits=args.word_bits, acc_bits=args.acc_bits)
+    print(f"wrote {args.output or DEFAULT_OUTPUT}", file=sys.stderr)
     return 0
 
 
@@ -176,8 +249,10 @@ def add_rtl_commands(subparsers) -> argparse.ArgumentParser:
     """Register ``rtl`` and its sub-commands on an argparse ``subparsers`` object.
 
     Each leaf parser sets ``func``: call ``args.func(args)`` to get the exit code."""
-    rtl = subparsers.add_parser("rtl", help="generate, verify and synthesise softmax/GELU units")
-    sub = rtl.add_subparsers(dest="rtl_command", metavar="{generate,verify,synth,accuracy,characterise}")
+    rtl = subparsers.add_parser("rtl", help="generate, verify and synthesise softmax/GELU units "
+                                "and the systolic array")
+    sub = rtl.add_subparsers(dest="rtl_command",
+                             metavar="{generate,verify,synth,accuracy,characterise,characterise-array}")
     sub.required = True
 
     gen = sub.add_parser("generate", help="write a unit's Verilog and its parameter JSON")
@@ -190,6 +265,7 @@ def add_rtl_commands(subparsers) -> argparse.ArgumentParser:
     ver.add_argument("--simulator", choices=("icarus", "verilator"), default=None,
                      help="HDL simulator (default: $HWSIM_SIM or icarus)")
     ver.add_argument("--seed", type=int, default=1, help="stimulus/backpressure seed")
+    ver.add_argument("--gemms", type=int, default=20, help="array: GEMMs to run (corners first)")
     ver.set_defaults(func=_guarded(cmd_verify))
 
     syn = sub.add_parser("synth", help="Yosys (+ nextpnr for ice40) resource and Fmax report")
@@ -204,10 +280,25 @@ def add_rtl_commands(subparsers) -> argparse.ArgumentParser:
 
     cha = sub.add_parser("characterise", help="synthesise every unit into the simulator's unit-cost table")
     cha.add_argument("--target", choices=("ice40", "ecp5", "xilinx"), default="ice40")
-    cha.add_argument("--kind", choices=KINDS, action="append", help="only this kind (repeatable)")
+    cha.add_argument("--kind", choices=("gelu", "softmax"), action="append",
+                     help="only this kind (repeatable)")
     cha.add_argument("-o", "--output", default=None,
                      help="output JSON (default: hwsim/data/unit_costs.json, the table hwsim ships)")
     cha.set_defaults(func=_guarded(cmd_characterise))
+
+    car = sub.add_parser("characterise-array",
+                         help="synthesise a ladder of array sizes into hwsim/data/array_costs.json")
+    car.add_argument("--sizes", type=int, nargs="+", default=[2, 4, 8, 16], help="R = C values")
+    car.add_argument("--dataflow", nargs="+", default=["ws", "os", "is"], choices=ALGOS["array"])
+    car.add_argument("--target", nargs="+", default=["ice40", "ecp5", "xilinx"],
+                     choices=("ice40", "ecp5", "xilinx"))
+    car.add_argument("--buffering", nargs="+", default=["db"], choices=("db", "ndb"))
+    car.add_argument("--timeout", type=float, default=900, help="seconds per tool run")
+    car.add_argument("--word-bits", dest="word_bits", type=int, default=8)
+    car.add_argument("--acc-bits", dest="acc_bits", type=int, default=32)
+    car.add_argument("-o", "--output", default=None,
+                     help="output JSON, merged (default: hwsim/data/array_costs.json)")
+    car.set_defaults(func=_guarded(cmd_characterise_array))
     return rtl
 
 

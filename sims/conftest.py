@@ -36,3 +36,13 @@ def simulator(request) -> str:
     if missing:
         pytest.skip(missing)
     return sim
+
+
+def pytest_collection_modifyitems(config, items):
+    """``slow`` benches run only when selected (``-m slow``), as the marker's description says."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow bench: run with -m slow")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)
