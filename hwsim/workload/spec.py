@@ -6,25 +6,29 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.config import build, field, read_yaml
-from hwsim.errors import ConfigError, UnknownName
+from hwsim.errors import ConfigError, UnknownName, elide, short_repr
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 OP_CLASSES = ("matmul", "softmax", "gelu", "layernorm", "eltwise")
+# Largest model accepted, in MACs per inference batch (2^50 ~ 1.1e15; ViT-H/14 at 224 px is ~1.7e11 per
+# image): keeps every cycle, byte and energy count of the backends inside int64 / finite floats.
+MAX_MACS = 1 << 50
 
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec:
     name: str
-    image_size: int = field(224, positive=True, doc="input height = width, pixels")
-    patch: int = field(positive=True, doc="patch edge, pixels")
-    depth: int = field(positive=True, doc="transformer blocks")
-    dim: int = field(positive=True, doc="embedding width")
-    heads: int = field(positive=True)
-    mlp_ratio: float = field(4.0, positive=True)
-    in_chans: int = field(3, positive=True)
-    num_classes: int = field(1000, min=0)
-    extra_tokens: int = field(1, min=0, doc="class (+ distillation) tokens")
-    batch: int = field(1, positive=True)
+    # Bounds: no real ViT leaves them; with MAX_MACS below they keep every count inside int64.
+    image_size: int = field(224, positive=True, max=65536, doc="input height = width, pixels")
+    patch: int = field(positive=True, max=65536, doc="patch edge, pixels")
+    depth: int = field(positive=True, max=10_000, doc="transformer blocks")
+    dim: int = field(positive=True, max=65536, doc="embedding width")
+    heads: int = field(positive=True, max=65536)
+    mlp_ratio: float = field(4.0, positive=True, max=64)
+    in_chans: int = field(3, positive=True, max=65536)
+    num_classes: int = field(1000, min=0, max=1_000_000)
+    extra_tokens: int = field(1, min=0, max=65536, doc="class (+ distillation) tokens")
+    batch: int = field(1, positive=True, max=65536)
     precision: dict | None = field(None, doc="bits per op class (matmul, softmax, gelu, layernorm, eltwise)")
     token_keep: tuple | None = field(None, doc="per-layer fraction of patch tokens kept (token pruning)")
     source: str = ""
@@ -44,24 +48,48 @@ class ModelSpec:
     def bits(self, op_class: str) -> int:
         return (self.precision or {}).get(op_class, 8)
 
+    def macs_upper_bound(self) -> int:
+        """MACs of the ops ``build_workload`` makes, with every layer at full tokens (exact without
+        ``token_keep``): patch embedding, per block qkv + proj (4 d^2 per token), fc1 + fc2
+        (2 d h), QK^T and AV (2 t^2 d), and the head."""
+        b, t, d, h = self.batch, self.tokens, self.dim, self.mlp_hidden
+        block = b * t * (4 * d * d + 2 * d * h) + 2 * b * t * t * d
+        embed = b * self.patch_tokens * self.in_chans * self.patch ** 2 * d
+        return embed + self.depth * block + b * d * self.num_classes
+
+    def problems(self) -> list[str]:
+        """Cross-field checks (called by ``hwsim.config.build``): each problem names the field."""
+        problems = []
+        if self.image_size % self.patch:
+            problems.append(f"field 'image_size' = {self.image_size}: must be a multiple of patch ({self.patch})")
+        if self.dim % self.heads:
+            problems.append(f"field 'heads' = {self.heads}: must divide dim ({self.dim})")
+        if self.mlp_hidden < 1:
+            problems.append(f"field 'mlp_ratio' = {self.mlp_ratio:g}: dim x mlp_ratio rounds to "
+                            f"{self.mlp_hidden} MLP units; must give at least 1")
+        if isinstance(self.precision, dict):
+            for key, bits in self.precision.items():
+                if key not in OP_CLASSES:
+                    problems.append(f"field 'precision.{elide(str(key), 40)}': unknown op class "
+                                    f"(allowed: {', '.join(OP_CLASSES)})")
+                elif not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= 64:
+                    problems.append(f"field 'precision.{key}' = {short_repr(bits)}: expected an integer bit width 1..64")
+        if self.token_keep is not None:
+            if len(self.token_keep) != self.depth:
+                problems.append(f"field 'token_keep': has {len(self.token_keep)} entries, expected depth = {self.depth}")
+            bad = [v for v in self.token_keep
+                   if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1]
+            if bad:
+                problems.append(f"field 'token_keep' = {short_repr(bad[0])}: each entry must be a fraction in (0, 1]")
+        if not problems and self.macs_upper_bound() > MAX_MACS:
+            problems.append(f"model too large: {self.macs_upper_bound():.3g} MACs per inference exceeds "
+                            f"{MAX_MACS:.3g} (2^50; reduce batch, image_size, depth or dim)")
+        return problems
+
 
 def _validate(spec: ModelSpec, source: str) -> ModelSpec:
-    problems = []
-    if spec.image_size % spec.patch:
-        problems.append(f"field 'image_size' = {spec.image_size}: must be a multiple of patch ({spec.patch})")
-    if spec.dim % spec.heads:
-        problems.append(f"field 'heads' = {spec.heads}: must divide dim ({spec.dim})")
-    for key, bits in (spec.precision or {}).items():
-        if key not in OP_CLASSES:
-            problems.append(f"field 'precision.{key}': unknown op class (allowed: {', '.join(OP_CLASSES)})")
-        elif not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= 64:
-            problems.append(f"field 'precision.{key}' = {bits!r}: expected an integer bit width 1..64")
-    if spec.token_keep is not None:
-        if len(spec.token_keep) != spec.depth:
-            problems.append(f"field 'token_keep': has {len(spec.token_keep)} entries, expected depth = {spec.depth}")
-        bad = [v for v in spec.token_keep if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1]
-        if bad:
-            problems.append(f"field 'token_keep' = {bad[0]!r}: each entry must be a fraction in (0, 1]")
+    """Raise ConfigError(source, spec.problems()) if there are any; kept for callers of the old name."""
+    problems = spec.problems()
     if problems:
         raise ConfigError(source, problems)
     return spec
@@ -88,4 +116,4 @@ def load_model(name_or_path: str | Path, **overrides: Any) -> ModelSpec:
         data.setdefault("name", str(name_or_path))
         source = str(zoo)
     data.update({k: v for k, v in overrides.items() if v is not None})
-    return _validate(build(ModelSpec, data, source), source)
+    return build(ModelSpec, data, source)   # build runs ModelSpec.problems()
