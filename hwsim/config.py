@@ -125,8 +125,39 @@ def _check_graph(node) -> None:
     measure(node, 1)
 
 
+def _check_flow_depth(text: str) -> None:
+    """Refuse flow collections (``[``/``{``) nested deeper than ``MAX_YAML_DEPTH`` before PyYAML scans
+    them: its scanner tracks a possible simple key per flow level, which is quadratic in the depth
+    (1,000 levels take seconds). Brackets inside quotes and comments are skipped; a bracket inside a
+    plain scalar counts, which can only make the check stricter than YAML for > 32 unbalanced ones."""
+    depth, quote, comment, line, col, prev = 0, "", False, 1, 0, "\n"
+    for ch in text:
+        col += 1
+        if ch == "\n":
+            line, col, comment, prev = line + 1, 0, False, "\n"
+            continue
+        if comment:
+            continue
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"" and prev in "\n:[{,-? ":     # a quoted scalar starts after an indicator
+            quote = ch
+        elif ch == "#" and prev in "\n \t":
+            comment = True
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_YAML_DEPTH} levels",
+                                                  yaml.Mark("", 0, line - 1, col - 1, None, None))
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        prev = " " if ch in " \t" else ch
+
+
 def load_yaml_text(text: str):
     """Parse one YAML document with :class:`StrictLoader` and the limits above; raises ``yaml.YAMLError``."""
+    _check_flow_depth(text)
     loader = StrictLoader(text)
     try:
         node = loader.get_single_node()
@@ -288,7 +319,7 @@ def _unknown_field(key, fields) -> str:
     close = difflib.get_close_matches(str(key), list(fields), n=3)
     if close:
         return f"unknown field {short_repr(key, 40)} (did you mean {' or '.join(map(repr, close))}?)"
-    return f"unknown field {short_repr(key, 40)} (allowed: {elide(', '.join(sorted(fields)), 200)})"
+    return f"unknown field {short_repr(key, 40)} (allowed: {elide(', '.join(sorted(fields)), 150)})"
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:

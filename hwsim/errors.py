@@ -12,6 +12,7 @@ MAX_MESSAGE_CHARS = 500     # a whole error line, before the CLI's "hwsim: error
                             # messages built from short_repr/elide values stay well under 300)
 MAX_VALUE_CHARS = 80        # one quoted value (a field value, a CSV row)
 MAX_PATH_CHARS = 160        # a file name in a message
+SHORT_MESSAGE_CHARS = 300   # a ConfigError adds its second and later problems only within this length
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple = 2, 4, 4, 4
@@ -48,8 +49,9 @@ class ConfigError(HwsimError):
     """One or more invalid fields in a config file or override.
 
     Every problem names the file, the field, the bad value and what is allowed; all problems of
-    a file are collected and raised once. If they do not all fit in one line of
-    ``MAX_MESSAGE_CHARS``, the message ends with how many more there are (``problems`` keeps them all).
+    a file are collected and raised once. The first problem always shows; later ones only while the
+    line stays within ``SHORT_MESSAGE_CHARS``, then the message ends with how many more there are
+    (``problems`` keeps them all).
     """
 
     def __init__(self, source: str, problems: list[str]):
@@ -58,11 +60,11 @@ class ConfigError(HwsimError):
         head = elide(source, MAX_PATH_CHARS) + ": "
         shown: list[str] = []
         for i, p in enumerate(self.problems):
-            p = elide(p, MAX_MESSAGE_CHARS - len(head) - 20)
-            rest = len(self.problems) - i - 1
-            more = f"; (+{rest} more)" if rest else ""
-            if shown and len(head) + len("; ".join(shown + [p])) + len(more) > MAX_MESSAGE_CHARS:
-                shown.append(f"(+{len(self.problems) - i} more)")
+            p = elide(p, MAX_MESSAGE_CHARS - len(head))
+            rest = len(self.problems) - i
+            # the first problem always shows; later ones while the line stays within SHORT_MESSAGE_CHARS
+            if shown and len(head) + len("; ".join(shown + [p])) + len(f"; (+{rest - 1} more)") > SHORT_MESSAGE_CHARS:
+                shown.append(f"(+{rest} more)")
                 break
             shown.append(p)
         super().__init__(head + "; ".join(shown))
