@@ -25,22 +25,30 @@ def _emit(text: str, out: str | None) -> None:
         print(text, end="" if text.endswith("\n") else "\n")
 
 
+def _workload(args):
+    from hwsim.workload import build_workload, load_model
+    return build_workload(load_model(args.model, batch=args.batch, image_size=args.image_size))
+
+
 def cmd_estimate(args) -> int:
     from hwsim.estimate import estimate
-    from hwsim.workload import build_workload, load_model
-    spec = load_model(args.model, batch=args.batch, image_size=args.image_size)
+    workload = _workload(args)
     hw = _hardware(args)
-    report = estimate(build_workload(spec), hw, args.mode, keep_timeline=bool(args.trace))
+    report = estimate(workload, hw, args.mode, keep_timeline=bool(args.trace))
     if args.format == "json":
-        _emit(report.to_json(), args.output)
+        _emit(report.to_json(args.by), args.output)
     elif args.format == "csv":
-        _emit(report.to_csv(), args.output)
+        _emit(report.to_csv(args.by), args.output)
     else:
-        _emit(report.to_table(None if args.all or args.output else 40), args.output)
+        _emit(report.to_table(None if args.all or args.output or args.by else 40, by=args.by), args.output)
     if args.plot:
         report.plot_breakdown(args.plot)
     if args.roofline:
-        report.plot_roofline(args.roofline, getattr(hw, "pes", 1), getattr(hw, "dram_bytes_per_cycle", 1.0))
+        from hwsim.kinds import backend_for
+        peaks = backend_for(hw).peak_rates(hw)
+        if not peaks:
+            raise HwsimError(f"--roofline: the {hw.kind} backend has no compute/bandwidth roofline")
+        report.plot_roofline(args.roofline, peaks["macs_per_s"], peaks["dram_bytes_per_s"])
     if args.trace:
         report.write_trace(args.trace)
     if args.output or args.plot or args.trace or args.roofline:
@@ -49,18 +57,22 @@ def cmd_estimate(args) -> int:
     return 0
 
 
-def gemm_result(name: str, m: int, n: int, k: int, hw, mode: str) -> dict:
+def cmd_compare(args) -> int:
+    from hwsim.compare import Comparison
+    from hwsim.config import parse_overrides
     from hwsim.estimate import estimate
-    from hwsim.workload import MatMul, Workload
-    op = MatMul(name=name, m=m, k=k, n=n, bits=hw.word_bits, out_bits=hw.word_bits)
-    row = estimate(Workload(model=name, ops=(op,)), hw, mode).ops[0]
-    return {"name": name, "M": m, "N": n, "K": k, "cycles": row.cycles, "macs": row.macs,
-            "utilization": row.macs / (hw.pes * row.cycles) if row.cycles else 0.0,
-            "sram_reads": {"ifmap": row.sram_reads["ifmap"], "filter": row.sram_reads["filter"]},
-            "sram_writes": {"ofmap": row.sram_writes["ofmap"]},
-            "dram_reads": {"ifmap": row.dram_reads["ifmap"], "filter": row.dram_reads["filter"]},
-            "dram_writes": {"ofmap": row.dram_writes["ofmap"]},
-            "energy_pj": row.energy_pj, "latency_s": row.latency_s, "bound": row.bound}
+    from hwsim.hardware import load_hardware
+    workload = _workload(args)
+    hws = [load_hardware(h, parse_overrides(args.set)) for h in args.hardware]
+    comparison = Comparison(tuple(estimate(workload, hw, args.mode) for hw in hws))
+    if args.format == "json":
+        print(json.dumps(comparison.records(), indent=2, allow_nan=False))
+    else:
+        print(comparison.to_table())
+    if args.plot:
+        comparison.plot(args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
 
 
 def cmd_gemm(args) -> int:
@@ -75,15 +87,18 @@ def cmd_gemm(args) -> int:
             raise HwsimError("usage: hwsim gemm M N K HARDWARE  (or: hwsim gemm --topology FILE.csv HARDWARE)")
         args.hardware = args.dims[3]
         gemms = [("gemm", *(positive_int(v, d) for v, d in zip(args.dims[:3], "MNK")))]
+    from hwsim.estimate import gemm_result
     hw = _hardware(args)
     results = [gemm_result(name, m, n, k, hw, args.mode) for name, m, n, k in gemms]
     if args.format == "json":
         print(json.dumps(results if args.topology else results[0], indent=2))
     else:
-        print(f"{'name':<16} {'M':>6} {'N':>6} {'K':>6} {'cycles':>12} {'util':>6} {'energy':>12}  bound")
+        from hwsim.report import _energy, _si
+        print(f"{'name':<16} {'M':>6} {'N':>6} {'K':>6} {'cycles':>12} {'latency':>10} {'util':>6} {'energy':>10}  bound")
         for r in results:
-            print(f"{r['name']:<16} {r['M']:>6} {r['N']:>6} {r['K']:>6} {r['cycles']:>12,} {r['utilization']:>6.1%} "
-                  f"{r['energy_pj'] / 1e6:>10.3f}µJ  {r['bound']}")
+            cycles = f"{r['cycles']:,}" if "cycles" in r else "-"
+            print(f"{r['name']:<16} {r['M']:>6} {r['N']:>6} {r['K']:>6} {cycles:>12} {_si(r['latency_s'], 's'):>10} "
+                  f"{r['utilization']:>6.1%} {_energy(r['energy_pj']):>10}  {r['bound']}")
     return 0
 
 
@@ -98,13 +113,18 @@ def cmd_models(args) -> int:
 
 
 def cmd_presets(args) -> int:
-    from hwsim.backends import backend_for
     from hwsim.hardware import available_presets, load_hardware
-    print(f"{'preset':<20} {'kind':<9} {'summary':<44} {'area mm2':>8}")
+    from hwsim.kinds import backend_for
+    by_kind: dict[str, list] = {}
     for name in available_presets():
         hw = load_hardware(name)
-        summary = f"{hw.rows}x{hw.cols} {hw.dataflow}, {hw.clock_hz / 1e6:g} MHz, {hw.dram_bytes_per_cycle:g} B/cyc DRAM"
-        print(f"{name:<20} {'systolic':<9} {summary:<44} {backend_for(hw).area_mm2(hw):>8.2f}")
+        by_kind.setdefault(hw.kind, []).append((name, hw))
+    for kind in sorted(by_kind):
+        print(f"{kind}:")
+        for name, hw in by_kind[kind]:
+            size = ", ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v:,}"
+                             for k, v in backend_for(hw).size(hw).items())
+            print(f"  {name:<22} {hw.describe():<58} {size}")
     return 0
 
 
@@ -126,7 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--batch", type=int, help="batch size (default 1)")
     e.add_argument("--image-size", type=int, help="input image edge in pixels (default 224)")
     e.add_argument("--all", action="store_true", help="table: list every op")
+    e.add_argument("--by", choices=("layer", "block"), help="sum rows per layer or per block (table, csv; json adds 'groups')")
     e.set_defaults(func=cmd_estimate)
+
+    c = sub.add_parser("compare", help="one model on several hardware configs (any kinds), side by side")
+    c.add_argument("model", help="zoo name or model YAML file")
+    c.add_argument("hardware", nargs="+", help="presets or hardware YAML files; ratios are to the first")
+    c.add_argument("--mode", choices=MODES, default="analytic", help="closed form (default) or cycle-level engine")
+    c.add_argument("--format", choices=("table", "json"), default="table")
+    c.add_argument("--plot", help="PNG: latency and energy per image, side by side")
+    c.add_argument("--set", action="append", metavar="FIELD=VALUE", help="override a field of every config (repeatable)")
+    c.add_argument("--batch", type=int, help="batch size (default 1)")
+    c.add_argument("--image-size", type=int, help="input image edge in pixels (default 224)")
+    c.set_defaults(func=cmd_compare)
 
     g = sub.add_parser("gemm", help="one GEMM (M x K) @ (K x N), or a SCALE-Sim topology CSV")
     g.add_argument("dims", nargs="+", metavar="M N K HARDWARE", help="GEMM sizes then hardware (or only HARDWARE with --topology)")
@@ -139,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the model zoo").set_defaults(func=cmd_models)
     sub.add_parser("presets", help="list the hardware presets").set_defaults(func=cmd_presets)
 
-    for module in ("rtl.cli", "hwsim.sweep_cli"):
+    for module in ("rtl.cli", "hwsim.sweep.cli"):
         try:
             mod = __import__(module, fromlist=["add_commands"])
         except ImportError:
@@ -164,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hwsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. 'hwsim ... | head'): stop quietly (Python docs, "Note on SIGPIPE")
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return int(code or 0)
 
 

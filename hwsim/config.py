@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import types
 import typing
 from pathlib import Path
@@ -28,14 +29,15 @@ MAX_YAML_NODES = 100_000     # scalars + collections, aliases expanded (alias/"b
 INT64_MAX = (1 << 63) - 1    # every count is an int64 in numpy: larger integers are refused
 
 
-def read_text(path: str | Path, what: str = "file", max_bytes: int = MAX_INPUT_BYTES) -> str:
-    """The text of a user file: at most ``max_bytes`` bytes of UTF-8 (a leading BOM is dropped).
+def read_text(path, what: str = "file", max_bytes: int = MAX_INPUT_BYTES) -> str:
+    """The text of a user file (a path or an ``importlib.resources`` Traversable): at most ``max_bytes``
+    bytes of UTF-8 (a leading BOM is dropped).
 
     Raises HwsimError naming the file for an unreadable or oversized file and for bytes that are not
     UTF-8 (with the line and column of the first bad byte)."""
-    path = Path(path)
+    path = Path(path) if isinstance(path, str) else path
     try:
-        with open(path, "rb") as f:
+        with (open(path, "rb") if isinstance(path, os.PathLike) else path.open("rb")) as f:
             raw = f.read(max_bytes + 1)
     except OSError as exc:
         raise HwsimError(f"{elide(path, MAX_PATH_CHARS)}: cannot read {what} ({exc.strerror or exc})") from None
@@ -176,8 +178,9 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"malformed YAML{where}: {elide(problem)}"
 
 
-def read_yaml(path: str | Path) -> dict:
-    """Parse a YAML file that must hold a mapping; errors name the file and the YAML problem.
+def read_yaml(path) -> dict:
+    """Parse a YAML file (a path or an ``importlib.resources`` Traversable) that must hold a mapping;
+    errors name the file and the YAML problem.
 
     Refused with HwsimError (one line): unreadable, over ``MAX_INPUT_BYTES`` or non-UTF-8 files,
     malformed YAML, duplicate keys at any depth, nesting over ``MAX_YAML_DEPTH``, more than

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from pathlib import Path
-
 import yaml
 
-TABLE = Path(__file__).resolve().parent / "data" / "tech.yaml"
+from hwsim.resources import data_file
 
 
 @lru_cache(maxsize=1)
 def _table() -> dict:
-    return yaml.safe_load(TABLE.read_text())
+    return yaml.safe_load(data_file("tech.yaml").read_text())
 
 
 def _interp_bits(points: dict, bits: int) -> float:

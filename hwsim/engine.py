@@ -1,4 +1,7 @@
-"""The event engine: tasks on named resources, whole-cycle durations, dependencies, in-order per resource.
+"""The event engine: tasks on named resources, whole-tick durations, dependencies, in-order per resource.
+
+Time is integer **ticks**; how long a tick is (a clock cycle, or a fixed fine tick for kinds without
+a clock) is the backend's business (``Backend.tick_s``), never the engine's. Below, "cycles" means ticks.
 
 A task occupies one resource for ``cycles`` after all its dependencies have finished and after the
 previous task on the same resource (tasks run in the order they were added to each resource). So
@@ -9,6 +12,8 @@ double buffering, overlap of transfers with compute and bandwidth stalls all com
 Backends describe an op as a :class:`TaskBlock` (struct of arrays, dependencies by local index, or
 :data:`PREV` for "after the previous op has finished"); :class:`TaskGraph` concatenates blocks and
 :func:`schedule` runs the rule above in one pass (numba), dependencies always pointing backwards.
+A block may use any number of resources and give each task any number of dependencies (the width of
+its ``deps`` array); blocks of different widths are padded to the widest when scheduled.
 """
 from __future__ import annotations
 
@@ -19,14 +24,14 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-MAX_DEPS = 4
+MAX_DEPS = 4   # the dependency width the builders use by default; a block may be wider
 NONE = -1   # empty dependency slot
 PREV = -2   # depends on the completion of the previous block (op)
 
 
 @dataclass(frozen=True)
 class TaskBlock:
-    """Tasks of one op. ``deps`` is (n, MAX_DEPS) of local indices, NONE or PREV."""
+    """Tasks of one op. ``deps`` is (n, width) of local indices, NONE or PREV (any width >= 1)."""
     resource: tuple[str, ...]      # names, indexed by ``res``
     res: np.ndarray                # int, per task
     cycles: np.ndarray             # int64, per task
@@ -44,12 +49,19 @@ def make_block(resources, tasks) -> TaskBlock:
     """Readable scalar builder: ``tasks`` = [(resource, cycles, deps, label)], deps local or PREV."""
     resources = tuple(resources)
     labels = tuple(sorted({t[3] for t in tasks}))
-    deps = np.full((len(tasks), MAX_DEPS), NONE, dtype=np.int64)
+    width = max([MAX_DEPS] + [len(t[2]) for t in tasks])
+    deps = np.full((len(tasks), width), NONE, dtype=np.int64)
     for i, t in enumerate(tasks):
         deps[i, :len(t[2])] = t[2]
     return TaskBlock(resources, np.array([resources.index(t[0]) for t in tasks], dtype=np.int64),
                      np.array([t[1] for t in tasks], dtype=np.int64), deps,
                      label=np.array([labels.index(t[3]) for t in tasks], dtype=np.int64), labels=labels)
+
+
+def single_task_block(resource: str, ticks: int, label: str = "compute") -> TaskBlock:
+    """One task on ``resource`` for ``ticks``, after the previous op."""
+    return TaskBlock((resource,), np.zeros(1, np.int64), np.array([ticks], np.int64),
+                     np.array([[PREV]], np.int64), label=np.zeros(1, np.int64), labels=(label,))
 
 
 @njit(cache=True)
@@ -103,13 +115,14 @@ class TaskGraph:
         if n and (block.deps >= np.arange(n)[:, None]).any():
             raise ValueError("a task may only depend on tasks added before it")
         # the op's sync task: zero cycles on its own resource, after the last task on each resource of the block
-        sync_deps = np.full((1, MAX_DEPS), NONE, dtype=np.int64)
         last = {}
         for i, r in enumerate(block.res.tolist()):
             last[r] = i
         exits = sorted(last.values())
-        if len(exits) > MAX_DEPS:
-            raise ValueError(f"a block may use at most {MAX_DEPS} resources")
+        width = max(deps.shape[1], len(exits), 1)
+        if width > deps.shape[1]:
+            deps = np.pad(deps, ((0, 0), (0, width - deps.shape[1])), constant_values=NONE)
+        sync_deps = np.full((1, width), NONE, dtype=np.int64)
         sync_deps[0, :len(exits)] = np.array(exits, dtype=np.int64) + base
         if not exits:
             sync_deps[0, 0] = self._prev_sync
@@ -133,9 +146,12 @@ class TaskGraph:
         return names.index(name)
 
     def schedule(self) -> "Timeline":
-        cols = [np.concatenate(c) if c else np.zeros(0) for c in zip(*self._parts)] if self._parts else [np.zeros(0, np.int64)] * 6
+        width = max([p[2].shape[1] for p in self._parts] or [1])
+        parts = [(*p[:2], np.pad(p[2], ((0, 0), (0, width - p[2].shape[1])), constant_values=NONE), *p[3:])
+                 for p in self._parts]
+        cols = [np.concatenate(c) for c in zip(*parts)] if parts else [np.zeros(0, np.int64)] * 6
         res, cycles, deps = (np.ascontiguousarray(c, dtype=np.int64) for c in cols[:3])
-        deps = deps.reshape(-1, MAX_DEPS)
+        deps = deps.reshape(-1, width)
         if (cycles < 0).any():
             raise ValueError("task durations must be >= 0 cycles")
         start, end = _schedule(res, cycles, deps, len(self.resources))
@@ -172,9 +188,10 @@ class Timeline:
         mask = self.res[lo:hi] == self.resources.index(resource)
         return int(self.cycles[lo:hi][mask].sum())
 
-    def to_chrome_trace(self, path: str | Path, clock_hz: float, op_names: list[str] | None = None) -> None:
-        """Chrome/Perfetto trace JSON: one thread per resource, one complete event per task (µs)."""
-        us = 1e6 / clock_hz
+    def to_chrome_trace(self, path: str | Path, tick_s: float, op_names: list[str] | None = None) -> None:
+        """Chrome/Perfetto trace JSON: one thread per resource, one complete event per task (µs);
+        ``tick_s`` is the length of one tick in seconds."""
+        us = 1e6 * tick_s
         op_of = np.zeros(len(self.res), dtype=np.int64)
         for i, (lo, hi) in enumerate(self.op_ranges):
             op_of[lo:hi + 1] = i

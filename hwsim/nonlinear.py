@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
-
 import numpy as np
 
 from hwsim.errors import HwsimError
+from hwsim.resources import data_file
 
-TABLE = Path(__file__).resolve().parent / "data" / "unit_costs.json"
+TABLE_NAME = "unit_costs.json"
 SOFTMAX_UNITS = ("shiftmax", "ibert", "edgemoe", "lut")     # rtl.softmax.ALGOS
 GELU_UNITS = ("shiftgelu", "ibert", "edgemoe", "pwl")       # rtl.gelu.ALGOS
 
@@ -42,15 +41,15 @@ class UnitModel:
 @lru_cache(maxsize=1)
 def unit_table() -> dict:
     try:
-        return json.loads(TABLE.read_text())
+        return json.loads(data_file(TABLE_NAME).read_text())
     except FileNotFoundError:
-        raise HwsimError(f"{TABLE} is missing: run 'hwsim rtl characterise'") from None
+        raise HwsimError(f"hwsim/data/{TABLE_NAME} is missing: run 'hwsim rtl characterise'") from None
 
 
 def unit_model(kind: str, algo: str) -> UnitModel:
     units = unit_table()["units"].get(kind, {})
     if algo not in units:
-        raise HwsimError(f"{TABLE.name} has no {kind} unit {algo!r} (has: {', '.join(sorted(units))}); "
+        raise HwsimError(f"{TABLE_NAME} has no {kind} unit {algo!r} (has: {', '.join(sorted(units))}); "
                          "run 'hwsim rtl characterise'")
     u = units[algo]
     return UnitModel(kind=kind, algo=algo, lanes=int(u["lanes"]), latency_cycles=int(u["latency_cycles"]),

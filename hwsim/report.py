@@ -1,87 +1,224 @@
-"""Report: per-op rows and totals, the same type for cycle and analytic mode.
+"""Report: per-op rows and totals, the same type for every backend kind and both modes.
 
-Outputs: a terminal table, JSON (a contract, see ``to_dict``), CSV, a per-layer energy/latency
-breakdown plot and a roofline plot (matplotlib, imported lazily).
+Outputs: a terminal table (per op, or per layer/block with ``by``), JSON (schema version 2, a contract:
+see :meth:`Report.to_dict` and the README), CSV (one column per energy component and counter present),
+a per-layer energy/latency breakdown plot, a roofline plot and a Chrome/Perfetto trace (matplotlib
+imported lazily).
+
+Units: time is kept in engine ticks and converted with the backend's ``tick_s`` (seconds per tick);
+``cycles`` appear only where the backend has a clock (one tick = one cycle). Energy is pJ, ``None``
+(JSON null) where the backend has no energy model.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
-import re
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
-COMPONENTS = ("mac", "sram", "dram", "vector", "leakage")
+SCHEMA_VERSION = 2
+GROUPINGS = ("layer", "block")
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """What a report needs to know of the backend kind (``from_backend``)."""
+    kind: str
+    tick_s: float                     # seconds per tick for this hardware config
+    has_clock: bool                   # one tick = one clock cycle
+    has_energy: bool
+    memory_levels: tuple[str, ...]
+    size: Mapping[str, float]         # hardware size in the kind's own units (area_mm2, or lut/ff/dsp/bram)
+    static_power_w: float | None
+    static_component: str
+    counter_units: Mapping[str, str]
+
+    @classmethod
+    def from_backend(cls, backend, hw) -> "KindInfo":
+        return cls(kind=backend.kind, tick_s=backend.tick_s(hw), has_clock=backend.has_clock,
+                   has_energy=backend.has_energy, memory_levels=tuple(backend.memory_levels),
+                   size=dict(backend.size(hw)), static_power_w=backend.static_power_w(hw) if backend.has_energy else None,
+                   static_component=backend.static_component, counter_units=dict(backend.counter_units))
+
+
+def _add(acc: dict, values: Mapping) -> dict:
+    """Sum a counter mapping into ``acc``: numbers add, flat mappings add key by key."""
+    for k, v in values.items():
+        if isinstance(v, Mapping):
+            sub = acc.setdefault(k, {})
+            for kk, vv in v.items():
+                sub[kk] = sub.get(kk, 0) + vv
+        else:
+            acc[k] = acc.get(k, 0) + v
+    return acc
 
 
 @dataclass(frozen=True)
 class OpRow:
+    """One op (or a group of ops) of a report. Time in ticks (``tick_s`` seconds each)."""
     name: str
     kind: str
     unit: str
-    cycles: int
-    latency_s: float
+    ticks: int
+    tick_s: float
     macs: int
-    energy_by_component_pj: dict[str, float]
-    dram_bytes: int
-    compute_cycles: int
-    dram_cycles: int
+    energy_by_component_pj: Mapping[str, float] | None
+    bytes_by_level: Mapping[str, float]
+    busy_ticks: Mapping[str, int]
     utilization: float
-    stalled: bool
-    sram_reads: dict[str, int]     # words per operand
-    sram_writes: dict[str, int]
-    dram_reads: dict[str, int]
-    dram_writes: dict[str, int]
+    bound: str
+    counters: Mapping[str, Any] = field(default_factory=dict)
+    ideal_ticks: int = 0
+    layer: int | None = None
+    block: str = ""
 
     @property
-    def energy_pj(self) -> float:
-        return float(sum(self.energy_by_component_pj.values()))
+    def latency_s(self) -> float:
+        return self.ticks * self.tick_s
 
     @property
-    def bound(self) -> str:
-        """What limits the op: memory (DRAM stalls the unit) or its compute unit."""
-        return "memory" if self.stalled else self.unit
+    def cycles(self) -> int:
+        """Ticks, for clocked kinds (where a tick is a cycle)."""
+        return self.ticks
 
-    def to_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "unit": self.unit, "cycles": self.cycles,
-                "latency_s": self.latency_s, "energy_pj": self.energy_pj,
-                "energy_by_component_pj": {k: float(v) for k, v in self.energy_by_component_pj.items()},
-                "macs": self.macs, "dram_bytes": self.dram_bytes, "compute_cycles": self.compute_cycles,
-                "dram_cycles": self.dram_cycles, "utilization": self.utilization, "bound": self.bound,
-                "sram_reads": self.sram_reads, "sram_writes": self.sram_writes,
-                "dram_reads": self.dram_reads, "dram_writes": self.dram_writes}
+    @property
+    def energy_pj(self) -> float | None:
+        e = self.energy_by_component_pj
+        return None if e is None else float(sum(e.values()))
+
+    @property
+    def dram_bytes(self) -> int:
+        return int(self.bytes_by_level.get("dram", 0))
+
+    @property
+    def compute_cycles(self) -> int:
+        return int(self.busy_ticks.get(self.unit, 0))
+
+    @property
+    def dram_cycles(self) -> int:
+        return int(self.busy_ticks.get("dram", 0))
+
+    @property
+    def stalled(self) -> bool:
+        return self.bound not in ("", self.unit)
+
+    def to_dict(self, info: KindInfo) -> dict:
+        d: dict[str, Any] = {"name": self.name, "kind": self.kind, "layer": self.layer, "block": self.block,
+                             "unit": self.unit}
+        if info.has_clock:
+            d["cycles"] = self.ticks
+        e = self.energy_by_component_pj
+        d.update({"latency_s": self.latency_s, "energy_pj": self.energy_pj,
+                  "energy_by_component_pj": None if e is None else {k: float(v) for k, v in e.items()},
+                  "macs": self.macs})
+        if "dram" in info.memory_levels:
+            d["dram_bytes"] = self.dram_bytes
+        d["bytes_by_level"] = {k: _num(v) for k, v in self.bytes_by_level.items()}
+        if info.has_clock:
+            d["compute_cycles"] = self.compute_cycles
+            d["dram_cycles"] = self.dram_cycles
+        d.update({"busy_s": {k: v * self.tick_s for k, v in self.busy_ticks.items()},
+                  "utilization": self.utilization, "bound": self.bound})
+        d.update(self.counters)
+        return d
+
+
+def group_rows(rows, by: str) -> list[OpRow]:
+    """Rows summed per layer (``by='layer'``: ``layer3``; ops outside the blocks keep their block or
+    name) or per block (``layer3.attn``), in first-appearance order. Bound and unit are those of the
+    op with the most ticks in the group; utilisation is tick-weighted."""
+    if by not in GROUPINGS:
+        from hwsim.errors import UnknownName
+        raise UnknownName("grouping", by, GROUPINGS)
+    groups: dict[str, list[OpRow]] = {}
+    for r in rows:
+        if r.layer is None:
+            key = r.block or r.name
+        else:
+            key = f"layer{r.layer}" + (f".{r.block}" if by == "block" and r.block else "")
+        groups.setdefault(key, []).append(r)
+    out = []
+    for key, rs in groups.items():
+        top = max(rs, key=lambda r: r.ticks)
+        ticks = sum(r.ticks for r in rs)
+        energy = None if any(r.energy_by_component_pj is None for r in rs) else \
+            _sum_maps(r.energy_by_component_pj for r in rs)
+        counters: dict = {}
+        for r in rs:
+            _add(counters, r.counters)
+        kinds = list(dict.fromkeys(r.kind for r in rs))
+        out.append(OpRow(name=key, kind=kinds[0] if len(kinds) == 1 else "group", unit=top.unit, ticks=ticks,
+                         tick_s=top.tick_s, macs=sum(r.macs for r in rs), energy_by_component_pj=energy,
+                         bytes_by_level=_sum_maps(r.bytes_by_level for r in rs),
+                         busy_ticks=_sum_maps(r.busy_ticks for r in rs),
+                         utilization=sum(r.utilization * r.ticks for r in rs) / ticks if ticks else 0.0,
+                         bound=top.bound, counters=counters, ideal_ticks=sum(r.ideal_ticks for r in rs),
+                         layer=top.layer, block=top.block if by == "block" else ""))
+    return out
+
+
+def _sum_maps(maps) -> dict:
+    out: dict = {}
+    for m in maps:
+        for k, v in m.items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def _num(v):
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 @dataclass(frozen=True)
 class Report:
+    """Rows of one estimate and what the kind tells about them. ``batch``: images per run."""
     model: str
     hardware: object
     mode: str
     ops: tuple[OpRow, ...]
-    area_mm2: float = 0.0
+    info: KindInfo
+    batch: int = 1
     timeline: object = field(default=None, repr=False)
 
     # ---- totals ----------------------------------------------------------------------------------
     @property
+    def kind(self) -> str:
+        return self.info.kind
+
+    @property
+    def ticks(self) -> int:
+        return sum(r.ticks for r in self.ops)
+
+    @property
     def cycles(self) -> int:
-        return sum(r.cycles for r in self.ops)
+        return self.ticks
 
     @property
     def latency_s(self) -> float:
-        return self.cycles / self.hardware.clock_hz
+        return self.ticks * self.info.tick_s
 
     @property
-    def energy_by_component_pj(self) -> dict[str, float]:
+    def throughput_per_s(self) -> float:
+        """Images per second: batch / latency."""
+        return self.batch / self.latency_s if self.latency_s > 0 else math.inf
+
+    @property
+    def energy_by_component_pj(self) -> dict[str, float] | None:
+        if not self.info.has_energy:
+            return None
         out: dict[str, float] = {}
         for r in self.ops:
-            for k, v in r.energy_by_component_pj.items():
+            for k, v in (r.energy_by_component_pj or {}).items():
                 out[k] = out.get(k, 0.0) + float(v)
-        return {k: out[k] for k in COMPONENTS if k in out} | {k: v for k, v in out.items() if k not in COMPONENTS}
+        return out
 
     @property
-    def energy_pj(self) -> float:
-        return sum(self.energy_by_component_pj.values())
+    def energy_pj(self) -> float | None:
+        e = self.energy_by_component_pj
+        return None if e is None else sum(e.values())
 
     @property
     def macs(self) -> int:
@@ -91,81 +228,157 @@ class Report:
     def dram_bytes(self) -> int:
         return sum(r.dram_bytes for r in self.ops)
 
+    @property
+    def area_mm2(self) -> float | None:
+        return self.info.size.get("area_mm2")
+
+    @property
+    def counters(self) -> dict:
+        out: dict = {}
+        for r in self.ops:
+            _add(out, r.counters)
+        return out
+
     def totals(self) -> dict:
-        return {"cycles": self.cycles, "latency_s": self.latency_s, "energy_pj": self.energy_pj,
-                "energy_by_component_pj": self.energy_by_component_pj, "macs": self.macs,
-                "dram_bytes": self.dram_bytes, "area_mm2": self.area_mm2,
-                "edp_pj_s": self.energy_pj * self.latency_s}
+        t: dict[str, Any] = {}
+        if self.info.has_clock:
+            t["cycles"] = self.cycles
+        e = self.energy_pj
+        t.update({"latency_s": self.latency_s, "energy_pj": e, "energy_by_component_pj": self.energy_by_component_pj,
+                  "macs": self.macs})
+        if "dram" in self.info.memory_levels:
+            t["dram_bytes"] = self.dram_bytes
+        t["bytes_by_level"] = {k: _num(v) for k, v in _sum_maps(r.bytes_by_level for r in self.ops).items()}
+        t.update(self.info.size)
+        t.update({"edp_pj_s": None if e is None else e * self.latency_s, "batch": self.batch,
+                  "throughput_per_s": self.throughput_per_s,
+                  "energy_per_image_pj": None if e is None else e / self.batch,
+                  "static_power_w": self.info.static_power_w})
+        t.update(self.counters)
+        return t
 
     # ---- serialisation ---------------------------------------------------------------------------
-    def to_dict(self) -> dict:
+    def to_dict(self, by: str | None = None) -> dict:
         from hwsim.hardware import hardware_to_dict
-        return {"model": self.model, "hardware": self.hardware.name, "hardware_config": hardware_to_dict(self.hardware),
-                "mode": self.mode, "totals": self.totals(), "ops": [r.to_dict() for r in self.ops]}
+        d = {"schema_version": SCHEMA_VERSION, "kind": self.kind, "model": self.model, "hardware": self.hardware.name,
+             "hardware_config": hardware_to_dict(self.hardware), "mode": self.mode,
+             "counter_units": dict(self.info.counter_units), "totals": self.totals(),
+             "ops": [r.to_dict(self.info) for r in self.ops]}
+        if by:
+            d["groups"] = [r.to_dict(self.info) for r in group_rows(self.ops, by)]
+        return d
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+    def to_json(self, by: str | None = None) -> str:
+        return json.dumps(self.to_dict(by), indent=2, allow_nan=False)
 
-    def to_csv(self) -> str:
+    def to_csv(self, by: str | None = None) -> str:
+        """One row per op (or group), one column per energy component and per counter present
+        (mapping counters flattened as ``<counter>_<key>``)."""
+        rows = group_rows(self.ops, by) if by else list(self.ops)
+        dicts = [r.to_dict(self.info) for r in rows]
+        components = list(dict.fromkeys(c for r in rows for c in (r.energy_by_component_pj or {})))
+        flat = [self._flat_counters(r.counters) for r in rows]
+        counter_cols = list(dict.fromkeys(c for f in flat for c in f))
+        levels = list(dict.fromkeys(lv for r in rows for lv in r.bytes_by_level))
+        head = ["name", "kind", "layer", "block", "unit"] + (["cycles"] if self.info.has_clock else []) + \
+            ["latency_s", "energy_pj", *(f"energy_{c}_pj" for c in components), "macs"] + \
+            (["dram_bytes"] if "dram" in self.info.memory_levels else []) + \
+            [f"bytes_{lv}" for lv in levels if lv != "dram"] + \
+            (["compute_cycles", "dram_cycles"] if self.info.has_clock else []) + ["utilization", "bound", *counter_cols]
         buf = io.StringIO()
-        fields = ["name", "kind", "unit", "cycles", "latency_s", "energy_pj", *(f"energy_{c}_pj" for c in COMPONENTS),
-                  "macs", "dram_bytes", "compute_cycles", "dram_cycles", "utilization", "bound"]
-        w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        w = csv.DictWriter(buf, fieldnames=head, lineterminator="\n", extrasaction="ignore")
         w.writeheader()
-        for r in self.ops:
-            d = r.to_dict()
-            d.update({f"energy_{c}_pj": r.energy_by_component_pj.get(c, 0.0) for c in COMPONENTS})
-            w.writerow({k: d[k] for k in fields})
+        for r, d, f in zip(rows, dicts, flat):
+            d.update({f"energy_{c}_pj": (r.energy_by_component_pj or {}).get(c, 0.0) for c in components})
+            d.update({f"bytes_{lv}": _num(r.bytes_by_level.get(lv, 0)) for lv in levels})
+            d.update({c: f.get(c, 0) for c in counter_cols})
+            w.writerow({k: ("" if d.get(k) is None else d.get(k)) for k in head})
         return buf.getvalue()
 
-    def to_table(self, max_rows: int | None = None) -> str:
-        head = f"{'op':<22} {'kind':<9} {'cycles':>11} {'latency':>10} {'energy':>10} {'MACs':>12} {'DRAM B':>11} {'util':>5}  bound"
-        lines = [f"{self.model} on {self.hardware.name} ({self.mode} mode)", head, "-" * len(head)]
-        rows = self.ops if max_rows is None else self.ops[:max_rows]
-        for r in rows:
-            lines.append(f"{r.name:<22} {r.kind:<9} {r.cycles:>11,} {_si(r.latency_s, 's'):>10} {_si(r.energy_pj * 1e-12, 'J'):>10} "
-                         f"{r.macs:>12,} {r.dram_bytes:>11,} {r.utilization:>5.0%}  {r.bound}")
-        if max_rows is not None and len(self.ops) > max_rows:
-            lines.append(f"... {len(self.ops) - max_rows} more ops (use --format csv/json for all)")
+    @staticmethod
+    def _flat_counters(counters: Mapping) -> dict:
+        out = {}
+        for k, v in counters.items():
+            if isinstance(v, Mapping):
+                out.update({f"{k}_{kk}": vv for kk, vv in v.items()})
+            else:
+                out[k] = v
+        return out
+
+    def to_table(self, max_rows: int | None = None, by: str | None = None) -> str:
+        rows = group_rows(self.ops, by) if by else list(self.ops)
+        clock = self.info.has_clock
+        scalars = [k for k, v in self.counters.items() if not isinstance(v, Mapping)]
+        width = max([22] + [len(r.name) for r in rows[: max_rows or len(rows)]])
+        head = f"{'op' if not by else by:<{width}} {'kind':<9} " + (f"{'cycles':>11} " if clock else "") + \
+            f"{'latency':>10} {'energy':>10} {'MACs':>14} " + \
+            (f"{'DRAM B':>12} " if "dram" in self.info.memory_levels else "") + \
+            "".join(f"{_short(k):>12} " for k in scalars) + f"{'util':>5}  bound"
+        title = f"{self.model} on {self.hardware.name} ({self.kind}, {self.mode} mode" + \
+            (f", batch {self.batch}" if self.batch != 1 else "") + ")"
+        lines = [title, head, "-" * len(head)]
+
+        def line(name, kind, r_ticks, lat, energy, macs, dram, counters, util, bound):
+            s = f"{name:<{width}} {kind:<9} " + (f"{r_ticks:>11,} " if clock else "") + \
+                f"{_si(lat, 's'):>10} {_energy(energy):>10} {macs:>14,} " + \
+                (f"{dram:>12,} " if "dram" in self.info.memory_levels else "") + \
+                "".join(f"{_count(counters.get(k, 0)):>12} " for k in scalars)
+            return s + (f"{util:>5.0%}  {bound}" if util is not None else "")
+
+        shown = rows if max_rows is None else rows[:max_rows]
+        for r in shown:
+            lines.append(line(r.name, r.kind, r.ticks, r.latency_s, r.energy_pj, r.macs, r.dram_bytes, r.counters,
+                              r.utilization, r.bound))
+        if max_rows is not None and len(rows) > max_rows:
+            lines.append(f"... {len(rows) - max_rows} more rows (use --all, --by layer, or --format csv/json)")
         lines.append("-" * len(head))
-        lines.append(f"{'total':<32} {self.cycles:>11,} {_si(self.latency_s, 's'):>10} {_si(self.energy_pj * 1e-12, 'J'):>10} "
-                     f"{self.macs:>12,} {self.dram_bytes:>11,}")
+        lines.append(line("total", "", self.ticks, self.latency_s, self.energy_pj, self.macs, self.dram_bytes,
+                          self.counters, None, ""))
         e = self.energy_by_component_pj
-        lines.append("energy: " + ", ".join(f"{k} {_si(v * 1e-12, 'J')} ({v / self.energy_pj:.0%})" for k, v in e.items()))
-        lines.append(f"area: {self.area_mm2:.2f} mm^2   throughput: {1 / self.latency_s:,.1f} inferences/s")
+        if e:
+            total = sum(e.values())
+            lines.append("energy: " + ", ".join(f"{k} {_si(v * 1e-12, 'J')} ({v / total:.0%})" for k, v in e.items()))
+        elif e is None:
+            lines.append(f"energy: not modelled by the {self.kind} backend")
+        size = ", ".join(f"{k} {v:,.2f}" if isinstance(v, float) else f"{k} {v:,}" for k, v in self.info.size.items())
+        lines.append(f"size: {size}   throughput: {self.throughput_per_s:,.1f} images/s" +
+                     (f" (batch {self.batch})" if self.batch != 1 else ""))
         return "\n".join(lines)
 
     def write_trace(self, path: str | Path) -> None:
         """Chrome/Perfetto trace JSON: the engine's task timeline (cycle mode), or one event per op
         laid back to back on its unit (analytic mode)."""
         if self.timeline is not None:
-            self.timeline.to_chrome_trace(path, self.hardware.clock_hz, [r.name for r in self.ops])
+            self.timeline.to_chrome_trace(path, self.info.tick_s, [r.name for r in self.ops])
             return
         units = sorted({r.unit for r in self.ops})
         events = [{"name": "thread_name", "ph": "M", "pid": 0, "tid": i, "args": {"name": u}} for i, u in enumerate(units)]
         t = 0.0
         for r in self.ops:
             events.append({"name": r.name, "ph": "X", "pid": 0, "tid": units.index(r.unit), "ts": t * 1e6,
-                           "dur": r.latency_s * 1e6, "args": {"cycles": r.cycles, "energy_pj": r.energy_pj}})
+                           "dur": r.latency_s * 1e6, "args": {"ticks": r.ticks, "energy_pj": r.energy_pj}})
             t += r.latency_s
         Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
 
     # ---- plots -----------------------------------------------------------------------------------
     def plot_breakdown(self, path: str | Path) -> None:
-        """Stacked bars per layer: energy by component (top) and latency by op kind (bottom)."""
+        """Stacked bars per layer (from the structure the ops carry): energy by component (top, when the
+        backend models energy) and latency by op kind (bottom)."""
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         groups: dict[str, dict] = {}
         for r in self.ops:
-            g = _layer_of(r.name)
-            d = groups.setdefault(g, {"energy": {}, "cycles": {}})
-            for k, v in r.energy_by_component_pj.items():
+            g = f"layer{r.layer}" if r.layer is not None else (r.block or r.name)
+            d = groups.setdefault(g, {"energy": {}, "latency": {}})
+            for k, v in (r.energy_by_component_pj or {}).items():
                 d["energy"][k] = d["energy"].get(k, 0.0) + v
-            d["cycles"][r.kind] = d["cycles"].get(r.kind, 0) + r.cycles
+            d["latency"][r.kind] = d["latency"].get(r.kind, 0.0) + r.latency_s
         names = list(groups)
-        fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(8, 0.45 * len(names)), 7), sharex=True)
-        for ax, key, scale, unit in ((ax1, "energy", 1e-6, "energy (µJ)"), (ax2, "cycles", 1e3 / self.hardware.clock_hz, "latency (ms)")):
+        panels = ([("energy", 1e-6, "energy (µJ)")] if self.info.has_energy else []) + [("latency", 1e3, "latency (ms)")]
+        fig, axes = plt.subplots(len(panels), 1, figsize=(max(8, 0.45 * len(names)), 3.5 * len(panels)), sharex=True,
+                                 squeeze=False)
+        for ax, (key, scale, unit) in zip(axes[:, 0], panels):
             cats = sorted({c for g in groups.values() for c in g[key]})
             bottom = [0.0] * len(names)
             for c in cats:
@@ -174,27 +387,28 @@ class Report:
                 bottom = [b + v for b, v in zip(bottom, vals)]
             ax.set_ylabel(unit)
             ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))   # beside the bars, never over them
-        ax1.set_title(f"{self.model} on {self.hardware.name} ({self.mode}): {_si(self.latency_s, 's')}, {_si(self.energy_pj * 1e-12, 'J')}")
-        ax2.tick_params(axis="x", rotation=60)
+        axes[0, 0].set_title(f"{self.model} on {self.hardware.name} ({self.mode}): {_si(self.latency_s, 's')}, "
+                             f"{_energy(self.energy_pj)}")
+        axes[-1, 0].tick_params(axis="x", rotation=60)
         fig.tight_layout()
         fig.savefig(path, dpi=120)
         plt.close(fig)
 
-    def plot_roofline(self, path: str | Path, peak_macs_per_cycle: float, bytes_per_cycle: float) -> None:
-        """Each op at (MACs per DRAM byte, achieved MACs per cycle) under the compute and bandwidth roofs."""
+    def plot_roofline(self, path: str | Path, peak_macs_per_s: float, dram_bytes_per_s: float) -> None:
+        """Each op at (MACs per DRAM byte, achieved MACs per second) under the compute and bandwidth roofs."""
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         import numpy as np
-        pts = [(r.macs / max(r.dram_bytes, 1), r.macs / max(r.cycles, 1), r.kind) for r in self.ops if r.macs]
+        pts = [(r.macs / max(r.dram_bytes, 1), r.macs / max(r.latency_s, 1e-30), r.kind) for r in self.ops if r.macs]
         fig, ax = plt.subplots(figsize=(7, 5))
         x = np.logspace(-1, 4, 200)
-        ax.loglog(x, np.minimum(peak_macs_per_cycle, bytes_per_cycle * x), "k-", label="roofline")
+        ax.loglog(x, np.minimum(peak_macs_per_s, dram_bytes_per_s * x), "k-", label="roofline")
         for kind in sorted({p[2] for p in pts}):
             sel = [p for p in pts if p[2] == kind]
             ax.scatter([p[0] for p in sel], [p[1] for p in sel], label=kind, alpha=0.7)
         ax.set_xlabel("operational intensity (MACs / DRAM byte)")
-        ax.set_ylabel("achieved MACs / cycle")
+        ax.set_ylabel("achieved MACs / s")
         ax.set_title(f"{self.model} on {self.hardware.name} ({self.mode})")
         ax.legend()
         fig.tight_layout()
@@ -202,9 +416,16 @@ class Report:
         plt.close(fig)
 
 
-def _layer_of(name: str) -> str:
-    m = re.match(r"(layer\d+)\.", name)
-    return m.group(1) if m else name
+def _short(name: str) -> str:
+    return name if len(name) <= 12 else name[:11] + "…"
+
+
+def _count(v) -> str:
+    return f"{v:,.0f}" if isinstance(v, (int, float)) else str(v)
+
+
+def _energy(pj: float | None) -> str:
+    return "n/a" if pj is None else _si(pj * 1e-12, "J")
 
 
 def _si(value: float, unit: str) -> str:

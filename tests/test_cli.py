@@ -34,7 +34,7 @@ def test_estimate_table_csv_and_cycle_trace(capsys, tmp_path):
     assert code == 0 and "layer0.attn.qkv" in out and "total" in out
     code, out, _ = run(capsys, "estimate", "vit-ti16", "systolic", "--format", "csv", "--trace", str(tmp_path / "t.json"),
                        "--roofline", str(tmp_path / "roof.png"))
-    assert code == 0 and out.splitlines()[0].startswith("name,kind,unit,cycles")
+    assert code == 0 and out.splitlines()[0].startswith("name,kind,layer,block,unit,cycles,latency_s,energy_pj,energy_mac_pj")
     assert len(out.splitlines()) == 1 + 1 + 12 * 12 + 2
     assert len(json.loads((tmp_path / "t.json").read_text())["traceEvents"]) > 1000
 
@@ -79,7 +79,7 @@ def test_bad_input_gives_one_line_and_exit_2(capsys, argv, message):
 @pytest.mark.parametrize("content, message", [
     ("kind: systolic\nrows: [32\n", "malformed YAML at line"),
     ("- just\n- a list\n", "expected a YAML mapping"),
-    ("kind: tpu\nrows: 4\n", "field 'kind' = 'tpu': allowed: systolic"),
+    ("kind: tpu\nrows: 4\n", "field 'kind' = 'tpu': allowed: roofline, systolic"),
     ("kind: systolic\nrows: 4\ncols: -2\nword_bits: 8.5\n", "field 'cols' = -2: must be > 0; field 'word_bits' = 8.5"),
 ])
 def test_bad_hardware_yaml(capsys, tmp_path, content, message):

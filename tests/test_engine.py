@@ -58,6 +58,6 @@ def test_chrome_trace_has_one_event_per_nonempty_task(tmp_path):
     g.add_block(make_block(["dram", "array"], [("dram", 10, [PREV], "load"), ("array", 5, [0], "compute")]))
     t = g.schedule()
     path = tmp_path / "t.json"
-    t.to_chrome_trace(path, clock_hz=1e9, op_names=["gemm"])
+    t.to_chrome_trace(path, tick_s=1e-9, op_names=["gemm"])
     events = [e for e in json.loads(path.read_text())["traceEvents"] if e["ph"] == "X"]
     assert [(e["name"], e["ts"], e["dur"]) for e in events] == [("gemm:load", 0.0, 0.01), ("gemm:compute", 0.01, 0.005)]

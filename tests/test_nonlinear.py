@@ -48,7 +48,7 @@ def test_softmax_op_cycles_spread_rows_over_the_unit_instances(algo):
     u = nonlinear.unit_model("softmax", algo)
     op = Softmax(name="s", rows=197, length=197, count=12)
     per_row = u.passes * math.ceil(197 / u.lanes) + u.row_overhead_cycles
-    assert B.analytic(op, hw).cycles == math.ceil(197 * 12 / (8 // u.lanes)) * per_row
+    assert B.analytic(op, hw).ticks == math.ceil(197 * 12 / (8 // u.lanes)) * per_row
 
 
 @pytest.mark.parametrize("algo", nonlinear.GELU_UNITS)
@@ -56,7 +56,7 @@ def test_gelu_op_cycles_are_one_beat_per_cycle_plus_latency(algo):
     hw = load_hardware("systolic", parse_overrides([f"gelu_unit={algo}", "vector_lanes=32"]))
     u = nonlinear.unit_model("gelu", algo)
     op = GELU(name="g", n=197 * 3072)
-    assert B.analytic(op, hw).cycles == math.ceil(197 * 3072 / (32 // u.lanes * u.lanes)) + u.latency_cycles
+    assert B.analytic(op, hw).ticks == math.ceil(197 * 3072 / (32 // u.lanes * u.lanes)) + u.latency_cycles
 
 
 def test_an_unknown_unit_name_is_a_config_error_listing_the_choices():

@@ -61,7 +61,7 @@ def test_the_issue_spec_loads_as_written():
 
 
 @pytest.mark.parametrize("change, expected", [
-    ({"axes": {"rowz": [1, 2]}}, ["field 'axes.rowz'", "unknown hardware field", "allowed:", "rows"]),
+    ({"axes": {"rowz": [1, 2]}}, ["field 'axes.rowz'", "unknown field of a systolic config", "allowed:", "rows"]),
     ({"axes": {"dataflow": ["ws", "xy"]}}, ["field 'axes.dataflow' = 'xy'", "allowed: ws, os, is"]),
     ({"axes": {"rows": [16, -4]}}, ["field 'axes.rows' = -4", "must be > 0"]),
     ({"axes": {"cols": {"range": [16, 8, 4]}}}, ["field 'axes.cols'", "stop >= start"]),
@@ -209,10 +209,11 @@ def test_existing_results_need_resume_or_overwrite_and_resume_checks_the_spec(tm
 def test_resume_refuses_results_made_with_other_cost_tables(tmp_path, capsys, monkeypatch):
     """A regenerated unit-cost or tech table changes the results, so old parts must not be mixed in."""
     import hwsim.sweep as sweep
+    import hwsim.sweep.fingerprint
     spec = small_spec(tmp_path)
     out = str(tmp_path / "r.csv")
     assert main(["sweep", str(spec), "-o", out, "-q"]) == 0
-    monkeypatch.setattr(sweep, "_cost_tables_digest", lambda: "regenerated")
+    monkeypatch.setattr(sweep.fingerprint.resources, "data_digest", lambda: "regenerated")
     assert main(["sweep", str(spec), "-o", out, "-q", "--resume"]) == 2
     assert "cost table" in capsys.readouterr().err
 

@@ -1,18 +1,7 @@
-"""Backends by hardware kind. Adding one = a module here + its config class in hwsim.hardware.KINDS."""
+"""Backends, one module per hardware kind; the table from kind to backend is ``hwsim.kinds``."""
 from __future__ import annotations
 
 from hwsim.backends.base import Backend, OpCost
-from hwsim.backends.systolic import SystolicBackend
-from hwsim.errors import UnknownName
+from hwsim.kinds import backend_for
 
-BACKENDS: dict[str, Backend] = {"systolic": SystolicBackend()}
-
-
-def backend_for(hw) -> Backend:
-    for backend in BACKENDS.values():
-        if isinstance(hw, backend.config):
-            return backend
-    raise UnknownName("backend for hardware", type(hw).__name__, BACKENDS)
-
-
-__all__ = ["Backend", "OpCost", "BACKENDS", "backend_for"]
+__all__ = ["Backend", "OpCost", "backend_for"]

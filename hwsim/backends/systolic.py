@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim import energy, nonlinear
-from hwsim.backends.base import OpCost
-from hwsim.engine import MAX_DEPS, NONE, PREV, TaskBlock
+from hwsim.backends.base import BackendBase, OpCost
+from hwsim.engine import NONE, PREV, TaskBlock, single_task_block
 from hwsim.hardware.systolic import SystolicConfig
-from hwsim.workload.ops import MatMul, Op
+from hwsim.workload.ops import GELU, Conv2d, Eltwise, LayerNorm, MatMul, Op, Softmax
 
 # Passes a vector unit makes over the data for ops without a characterised RTL unit (each pass:
 # one element per lane per cycle). Softmax and GELU are costed from their RTL units (hwsim.nonlinear).
@@ -245,9 +245,18 @@ class EnergyModel:
         return cls(mac, sram, dram, energy.alu_pj(32, hw.tech_nm), leak)
 
 
-class SystolicBackend:
+class SystolicBackend(BackendBase):
+    """Counters (units in ``counter_units``): per-operand SRAM and DRAM accesses in words,
+    ``sram_reads``/``sram_writes``/``dram_reads``/``dram_writes`` = {ifmap, filter, ofmap: words}."""
     kind = "systolic"
     config = SystolicConfig
+    op_types = (MatMul, Conv2d, Softmax, GELU, LayerNorm, Eltwise)
+    has_clock = True
+    has_energy = True
+    memory_levels = ("dram", "sram")
+    size_units = ("area_mm2",)
+    counter_units = {"sram_reads": "words", "sram_writes": "words", "dram_reads": "words", "dram_writes": "words"}
+    static_component = "leakage"
 
     # ---- GEMMs -----------------------------------------------------------------------------------
     def _gemm_cost(self, op: Op, hw: SystolicConfig, plan_or_counts, cycles: int, compute: int,
@@ -260,13 +269,14 @@ class SystolicBackend:
         # SRAM energy: array-side reads/writes plus the DRAM fills/drains passing through the SRAMs.
         sram_bytes = (sum(sram_reads.values()) + sum(sram_writes.values())) * wb + dram_bytes
         e = {"mac": op.macs * em.mac_pj, "sram": sram_bytes * em.sram_pj_per_byte, "dram": dram_bytes * em.dram_pj_per_byte}
-        return OpCost(cycles=cycles, macs=op.macs, energy_pj=e, unit="array", compute_cycles=compute,
-                      dram_cycles=dram_cycles, sram_reads={k: int(v) for k, v in sram_reads.items()},
-                      sram_writes={k: int(v) for k, v in sram_writes.items()},
-                      dram_reads={k: int(v) for k, v in dram_reads.items()},
-                      dram_writes={k: int(v) for k, v in dram_writes.items()}, dram_bytes=dram_bytes,
+        words = lambda d: {k: int(v) for k, v in d.items()}
+        return OpCost(ticks=cycles, ideal_ticks=ideal, unit="array", macs=op.macs,
+                      busy_ticks={"array": compute, "dram": dram_cycles},
+                      bytes_by_level={"dram": dram_bytes, "sram": sram_bytes}, energy_pj=e,
+                      bound="memory" if stalled else "array",
                       utilization=op.macs / (hw.pes * compute) if compute else 0.0,
-                      ideal_cycles=ideal, stalled=stalled)
+                      counters={"sram_reads": words(sram_reads), "sram_writes": words(sram_writes),
+                                "dram_reads": words(dram_reads), "dram_writes": words(dram_writes)})
 
     def _scalesim_counts(self, gemm: MatMul, hw: SystolicConfig):
         from hwsim.backends.scalesim_model import scalesim_gemm
@@ -281,10 +291,7 @@ class SystolicBackend:
         bw = hw.dram_bytes_per_cycle
         if hw.scalesim_compatible:
             cycles, counts = self._scalesim_counts(gemm, hw)
-            block = TaskBlock(("array",), np.zeros(1, np.int64), np.array([cycles], np.int64),
-                              np.array([[PREV] + [NONE] * (MAX_DEPS - 1)], np.int64),
-                              label=np.zeros(1, np.int64), labels=("compute",))
-            return block, self._gemm_cost(op, hw, counts, 0, cycles, 0, cycles, False)
+            return single_task_block("array", cycles), self._gemm_cost(op, hw, counts, 0, cycles, 0, cycles, False)
         p = fold_plan(gemm, hw)
         f = len(p.compute)
         comp = p.compute.copy()
@@ -298,7 +305,7 @@ class SystolicBackend:
         cyc = np.zeros(n_slots, np.int64)
         byts = np.zeros(n_slots)
         lab = np.zeros(n_slots, np.int64)      # 0 = compute, 1 = load, 2 = store
-        deps = np.full((n_slots, MAX_DEPS), NONE, np.int64)
+        deps = np.full((n_slots, 1), NONE, np.int64)           # each task waits for one other
         fi = np.arange(f)
         L_next, C_slot, S_slot = 1 + 3 * fi, 2 + 3 * fi, 3 + 3 * fi
         cyc[0], byts[0], lab[0], deps[0, 0] = load[0], p.load_bytes[0], 1, PREV
@@ -353,40 +360,40 @@ class SystolicBackend:
         element is read from and written to SRAM once, the unit holds the row). LayerNorm and
         element-wise ops make ``VECTOR_PASSES`` passes over SRAM data, one element per lane per cycle."""
         em = EnergyModel.of(hw)
-        if op.kind in ("softmax", "gelu"):
-            unit = nonlinear.unit_model(op.kind, hw.softmax_unit if op.kind == "softmax" else hw.gelu_unit)
-            if op.kind == "softmax":
+        if isinstance(op, (Softmax, GELU)):
+            unit = nonlinear.unit_model(op.kind, hw.softmax_unit if isinstance(op, Softmax) else hw.gelu_unit)
+            if isinstance(op, Softmax):
                 cycles = int(nonlinear.softmax_cycles(unit, op.rows * op.count, op.length, hw.vector_lanes))
             else:
                 cycles = int(nonlinear.gelu_cycles(unit, op.elements, hw.vector_lanes))
             passes, sram_passes = unit.passes, 1
             busy = op.elements / (int(nonlinear.instances(unit, hw.vector_lanes)) * unit.lanes)
         else:
-            passes = sram_passes = VECTOR_PASSES[op.kind]
+            passes = sram_passes = VECTOR_PASSES["layernorm" if isinstance(op, LayerNorm) else "eltwise"]
             cycles = passes * _cdiv(op.elements, hw.vector_lanes)
             busy = op.elements * passes / hw.vector_lanes
         # one ALU operation per element and pass
-        e = {"vector": op.elements * passes * em.vector_pj_per_element_pass,
-             "sram": 2 * op.elements * sram_passes * hw.word_bytes * em.sram_pj_per_byte}
-        return OpCost(cycles=cycles, macs=0, energy_pj=e, unit="vector", compute_cycles=cycles, ideal_cycles=cycles,
-                      utilization=busy / cycles if cycles else 0.0)
+        sram_bytes = 2 * op.elements * sram_passes * hw.word_bytes
+        e = {"vector": op.elements * passes * em.vector_pj_per_element_pass, "sram": sram_bytes * em.sram_pj_per_byte}
+        return OpCost(ticks=cycles, ideal_ticks=cycles, unit="vector", busy_ticks={"vector": cycles},
+                      bytes_by_level={"sram": sram_bytes}, energy_pj=e, bound="vector",
+                      utilization=busy / cycles if cycles else 0.0,
+                      counters={"sram_reads": {}, "sram_writes": {}, "dram_reads": {}, "dram_writes": {}})
 
     # ---- the Backend interface -------------------------------------------------------------------
+    def tick_s(self, hw: SystolicConfig) -> float:
+        """One tick is one array clock cycle."""
+        return 1.0 / hw.clock_hz
+
     def lower(self, op: Op, hw: SystolicConfig) -> tuple[TaskBlock, OpCost]:
-        if hasattr(op, "gemm"):
+        if isinstance(op, (MatMul, Conv2d)):
             return self._gemm_lower(op.gemm(), op, hw)
         cost = self._vector_cost(op, hw)
-        block = TaskBlock(("vector",), np.zeros(1, np.int64), np.array([cost.cycles], np.int64),
-                          np.array([[PREV] + [NONE] * (MAX_DEPS - 1)], np.int64),
-                          label=np.zeros(1, np.int64), labels=(op.kind,))
-        return block, cost
-
-    def analytic(self, op: Op, hw: SystolicConfig) -> OpCost:
-        return self.analytic_many([op], hw)[0]
+        return single_task_block("vector", cost.ticks, label=op.kind), cost
 
     def analytic_many(self, ops, hw: SystolicConfig) -> list[OpCost]:
         """``analytic`` for a sequence of ops, GEMMs evaluated in one vectorised closed-form call."""
-        gemm_idx = [i for i, op in enumerate(ops) if hasattr(op, "gemm")]
+        gemm_idx = [i for i, op in enumerate(ops) if isinstance(op, (MatMul, Conv2d))]
         out: list = [None] * len(ops)
         for i, cost in zip(gemm_idx, self._gemm_analytic_many([(ops[i].gemm(), ops[i]) for i in gemm_idx], hw)):
             out[i] = cost
@@ -395,9 +402,34 @@ class SystolicBackend:
                 out[i] = self._vector_cost(op, hw)
         return out
 
-    def leakage_pj_per_cycle(self, hw: SystolicConfig) -> float:
-        return EnergyModel.of(hw).leakage_pj_per_cycle
+    def static_power_w(self, hw: SystolicConfig) -> float:
+        """Leakage: ``leakage_pj_per_cycle`` (tech table or override) at the clock, in W."""
+        return EnergyModel.of(hw).leakage_pj_per_cycle * 1e-12 * hw.clock_hz
 
-    def area_mm2(self, hw: SystolicConfig) -> float:
+    def size(self, hw: SystolicConfig) -> dict[str, float]:
+        """``area_mm2``: PEs (TPU v1 PE, scaled) + the three SRAMs (hwsim/data/tech.yaml)."""
         kib = hw.ifmap_sram_kib + hw.filter_sram_kib + hw.ofmap_sram_kib
-        return hw.pes * energy.pe_area_mm2(hw.word_bits, hw.tech_nm) + energy.sram_area_mm2(kib, hw.tech_nm)
+        return {"area_mm2": hw.pes * energy.pe_area_mm2(hw.word_bits, hw.tech_nm) + energy.sram_area_mm2(kib, hw.tech_nm)}
+
+    def peak_rates(self, hw: SystolicConfig) -> dict[str, float]:
+        return {"macs_per_s": hw.pes * hw.clock_hz, "dram_bytes_per_s": hw.dram_bytes_per_cycle * hw.clock_hz}
+
+    def point_evaluator(self, workload, base: SystolicConfig):
+        """The vectorised analytic model over design points (not for ``scalesim_compatible``)."""
+        if base.scalesim_compatible:
+            return None
+        from hwsim.backends.systolic_points import PointEvaluator
+        return PointEvaluator(workload, base)
+
+    def gemm_fields(self, row, hw: SystolicConfig) -> dict:
+        """The ``hwsim gemm`` JSON contract: cycles, MACs, utilization = MACs / (PEs x cycles), SRAM
+        reads of ifmap and filter, SRAM writes of ofmap, DRAM reads/writes per operand (words), energy,
+        latency and bound."""
+        c = row.counters
+        return {"cycles": row.ticks, "macs": row.macs,
+                "utilization": row.macs / (hw.pes * row.ticks) if row.ticks else 0.0,
+                "sram_reads": {"ifmap": c["sram_reads"]["ifmap"], "filter": c["sram_reads"]["filter"]},
+                "sram_writes": {"ofmap": c["sram_writes"]["ofmap"]},
+                "dram_reads": {"ifmap": c["dram_reads"]["ifmap"], "filter": c["dram_reads"]["filter"]},
+                "dram_writes": {"ofmap": c["dram_writes"]["ofmap"]},
+                "energy_pj": row.energy_pj, "latency_s": row.latency_s, "bound": row.bound}

@@ -27,7 +27,7 @@ from numba import njit
 from hwsim import energy
 from hwsim.backends.systolic import DATAFLOW_CODE, EnergyModel, SystolicBackend, gemm_closed_form
 from hwsim.hardware.systolic import SystolicConfig
-from hwsim.workload import Workload
+from hwsim.workload import Conv2d, MatMul, Workload
 
 # Fields only the array/GEMM timing uses. The per-config scalars (energy tables, area per PE, vector
 # unit costs) are assumed NOT to depend on them; every other field (including ones added later) is
@@ -48,7 +48,7 @@ def _vector_ops(ops: list[tuple[object, int]], hw: SystolicConfig) -> tuple[int,
     cycles, pj = 0, 0.0
     for op, mult in ops:
         cost = _BACKEND._vector_cost(op, hw)
-        cycles += mult * int(cost.cycles)
+        cycles += mult * int(cost.ticks)
         pj += mult * float(sum(cost.energy_pj.values()))
     return cycles, pj
 
@@ -175,6 +175,9 @@ class PointEvaluator:
     pJ*s), ``area_mm2``, ``stalled`` (some GEMM is DRAM-bound in steady state).
     """
 
+    # the swept fields this evaluator covers (others fall back to per-point estimates)
+    fields = frozenset(f.name for f in dataclasses.fields(SystolicConfig) if f.init) - UNSUPPORTED_FIELDS
+
     def __init__(self, workload: Workload, base: SystolicConfig, *, compiled: bool = True):
         if base.scalesim_compatible:
             raise ValueError("the vectorised model does not cover scalesim_compatible hardware")
@@ -184,7 +187,7 @@ class PointEvaluator:
         vector: Counter = Counter()
         first_vec: dict = {}
         for op in workload.ops:
-            if hasattr(op, "gemm"):
+            if isinstance(op, (MatMul, Conv2d)):
                 g = op.gemm()
                 key = (g.m, g.k, g.n, g.count)
                 gemms[key] += 1

@@ -1,6 +1,8 @@
-"""Hardware configs: one frozen dataclass per backend kind, loaded from YAML with a ``kind:`` field.
+"""Hardware configs: one frozen dataclass per kind (``hwsim.kinds``), loaded from YAML with a ``kind:`` field.
 
-Presets ship in ``hwsim/presets/*.yaml`` and are addressed by file stem.
+Presets ship as package data (``hwsim/presets/*.yaml``, read through ``hwsim.resources``) and are
+addressed by file stem. Every config class has a ``kind`` class attribute and ``describe()``, a one-line
+summary for ``hwsim presets``.
 """
 from __future__ import annotations
 
@@ -8,25 +10,22 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from hwsim import kinds
 from hwsim.config import build, read_yaml
 from hwsim.errors import ConfigError, HwsimError, UnknownName
-from hwsim.hardware.systolic import SystolicConfig
-
-PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
-
-# kind -> dataclass; a new backend registers its config class here.
-KINDS: dict[str, type] = {"systolic": SystolicConfig}
+from hwsim.resources import preset_files
 
 
 def available_presets() -> list[str]:
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+    return sorted(preset_files())
 
 
 def hardware_from_dict(data: dict, source: str):
     kind = data.get("kind")
-    if kind not in KINDS:
-        raise ConfigError(source, [f"field 'kind' = {kind!r}: allowed: {', '.join(sorted(KINDS))}"])
-    return build(KINDS[kind], data, source, ignore=("kind",))
+    if not isinstance(kind, str) or kind not in kinds.KINDS:
+        shown = kind if isinstance(kind, (str, int, float, type(None))) else type(kind).__name__
+        raise ConfigError(source, [f"field 'kind' = {shown!r}: allowed: {', '.join(sorted(kinds.KINDS))}"])
+    return build(kinds.config_class(kind), data, source, ignore=("kind",))
 
 
 def load_hardware(name_or_path: str | Path, overrides: dict[str, Any] | None = None):
@@ -38,8 +37,8 @@ def load_hardware(name_or_path: str | Path, overrides: dict[str, Any] | None = N
         data, source = read_yaml(path), str(path)
         data.setdefault("name", path.stem)
     else:
-        file = PRESETS_DIR / f"{name_or_path}.yaml"
-        if not file.exists():
+        file = preset_files().get(str(name_or_path))
+        if file is None:
             raise UnknownName("hardware preset", str(name_or_path), available_presets())
         data, source = read_yaml(file), str(file)
         data.setdefault("name", str(name_or_path))
@@ -51,8 +50,7 @@ def load_hardware(name_or_path: str | Path, overrides: dict[str, Any] | None = N
 
 def hardware_to_dict(hw) -> dict:
     """The YAML-ready mapping ``load_hardware`` accepts back (``kind`` first)."""
-    kind = next(k for k, c in KINDS.items() if isinstance(hw, c))
-    return {"kind": kind, **dataclasses.asdict(hw)}
+    return {"kind": hw.kind, **dataclasses.asdict(hw)}
 
 
 def replace_fields(hw, source: str = "override", **changes):

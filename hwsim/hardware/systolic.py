@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from hwsim.config import field
 from hwsim.nonlinear import GELU_UNITS, SOFTMAX_UNITS
@@ -16,6 +17,7 @@ TECH_NM_RANGE = (7, 180)
 @dataclass(frozen=True, kw_only=True)
 class SystolicConfig:
     """An R x C PE array with double-buffered ifmap/filter/ofmap SRAMs, DRAM and a vector unit."""
+    kind: ClassVar[str] = "systolic"
     name: str = "systolic"
     # Bounds: every numeric field states a range no real design leaves, checked before any cost is
     # computed, so counts stay inside int64 (GEMM sizes are bounded in hwsim.topology) and no
@@ -53,6 +55,11 @@ class SystolicConfig:
             out.append(f"field 'acc_bits' = {self.acc_bits}: must be >= word_bits ({self.word_bits}); "
                        "partial sums are at least as wide as the operands")
         return out
+
+    def describe(self) -> str:
+        """One line for ``hwsim presets``."""
+        return (f"{self.rows}x{self.cols} {self.dataflow}, {self.clock_hz / 1e6:g} MHz, "
+                f"{self.dram_bytes_per_cycle:g} B/cyc DRAM")
 
     @property
     def word_bytes(self) -> float:

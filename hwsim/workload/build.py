@@ -9,8 +9,10 @@ from hwsim.workload.spec import ModelSpec
 
 @dataclass(frozen=True)
 class Workload:
+    """The ordered ops of one run of ``batch`` images."""
     model: str
     ops: tuple[Op, ...]
+    batch: int = 1
 
     @property
     def macs(self) -> int:
@@ -64,4 +66,4 @@ def build_workload(spec: ModelSpec) -> Workload:
     ops.append(LayerNorm(name="norm", rows=b * t, width=d, bits=ln, out_bits=mm, block="norm"))
     if spec.num_classes:
         ops.append(MatMul(name="head", m=b, k=d, n=spec.num_classes, bits=mm, out_bits=mm, block="head"))
-    return Workload(model=spec.name, ops=tuple(ops))
+    return Workload(model=spec.name, ops=tuple(ops), batch=spec.batch)

@@ -7,8 +7,7 @@ from typing import Any
 
 from hwsim.config import build, field, read_yaml
 from hwsim.errors import ConfigError, UnknownName, elide, short_repr
-
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+from hwsim.resources import zoo_models
 OP_CLASSES = ("matmul", "softmax", "gelu", "layernorm", "eltwise")
 # Largest model accepted, in MACs per inference batch (2^50 ~ 1.1e15; ViT-H/14 at 224 px is ~1.7e11 per
 # image): keeps every cycle, byte and energy count of the backends inside int64 / finite floats.
@@ -96,7 +95,7 @@ def _validate(spec: ModelSpec, source: str) -> ModelSpec:
 
 
 def available_models() -> list[str]:
-    return sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))
+    return sorted(zoo_models())
 
 
 def load_model(name_or_path: str | Path, **overrides: Any) -> ModelSpec:
@@ -109,8 +108,8 @@ def load_model(name_or_path: str | Path, **overrides: Any) -> ModelSpec:
         data.setdefault("name", path.stem)
         source = str(path)
     else:
-        zoo = MODELS_DIR / f"{name_or_path}.yaml"
-        if not zoo.exists():
+        zoo = zoo_models().get(str(name_or_path))
+        if zoo is None:
             raise UnknownName("model", str(name_or_path), available_models())
         data = read_yaml(zoo)
         data.setdefault("name", str(name_or_path))

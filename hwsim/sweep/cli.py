@@ -66,7 +66,7 @@ def cmd_pareto(args) -> int:
     for objective, row in res.best.items():
         hw = hardware_of(row, meta)
         values = ", ".join(f"{c} = {_fmt(row[c].item() if hasattr(row[c], 'item') else row[c])}"
-                           for c in ("latency_s", "energy_pj", "edp_pj_s", "area_mm2"))
+                           for c in meta.get("result_columns", ())[:-2] if c != "cycles")
         print(f"\n# best {objective} ({row['model']}): point {int(row['point'])}: {values}")
         text = yaml.safe_dump(hw, sort_keys=False)
         print(text, end="")

@@ -1,0 +1,1 @@
+"""Cost tables the backends read (package data; read through hwsim.resources)."""

@@ -1,0 +1,1 @@
+"""Hardware presets: one YAML per preset (package data; read through hwsim.resources)."""
