@@ -16,8 +16,18 @@ PRESETS = "hwsim.presets"  # hwsim/presets/*.yaml
 DATA = "hwsim.data"        # hwsim/data/*: cost tables (tech.yaml, unit_costs.json, ...)
 
 
+def _root(package: str) -> Traversable:
+    try:
+        return resources.files(package)
+    except ModuleNotFoundError:
+        if package != ZOO:
+            raise
+        # a checkout run without installing (PYTHONPATH=.): the zoo is the repository's models/ folder
+        return resources.files("hwsim").joinpath("..", "models")
+
+
 def _files(package: str, suffixes: tuple[str, ...]) -> dict[str, Traversable]:
-    return {f.name.rsplit(".", 1)[0]: f for f in resources.files(package).iterdir()
+    return {f.name.rsplit(".", 1)[0]: f for f in _root(package).iterdir()
             if f.is_file() and f.name.endswith(suffixes) and not f.name.startswith(".")}
 
 
