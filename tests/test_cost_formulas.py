@@ -28,7 +28,7 @@ def test_gelu_cycles_round_a_partial_beat_up(algo):
     u = nonlinear.unit_model("gelu", algo)
     assert u.lanes == 1                                       # 32 instances of a 1-lane unit
     # 100,003 elements (prime) over 32 elements per cycle: 3,125 full beats + 1 partial = 3,126
-    assert B.analytic(GELU(name="g", n=100_003), hw).cycles == 3_126 + u.latency_cycles
+    assert B.analytic(GELU(name="g", n=100_003), hw).ticks == 3_126 + u.latency_cycles
 
 
 @pytest.mark.parametrize("algo", nonlinear.SOFTMAX_UNITS)
@@ -37,12 +37,12 @@ def test_softmax_cycles_round_partial_row_groups_up(algo):
     u = nonlinear.unit_model("softmax", algo)
     per_row = u.passes * 197 + u.row_overhead_cycles         # 1 lane: ceil(197 / 1) = 197 per pass
     # 12 heads x 197 rows = 2,364 rows over 24 instances: 98 full groups + 1 partial (12 rows) = 99
-    assert B.analytic(Softmax(name="s", rows=197, length=197, count=12), hw).cycles == 99 * per_row
+    assert B.analytic(Softmax(name="s", rows=197, length=197, count=12), hw).ticks == 99 * per_row
 
 
 def test_layernorm_cycles_two_passes_with_a_partial_beat():
     # 3 x 101 = 303 elements, 32 lanes: ceil(303 / 32) = 10 beats per pass, 2 passes (VECTOR_PASSES)
-    assert B.analytic(LayerNorm(name="ln", rows=3, width=101), HW).cycles == 20
+    assert B.analytic(LayerNorm(name="ln", rows=3, width=101), HW).ticks == 20
 
 
 # ---- every energy component of the systolic backend ---------------------------------------------
@@ -65,7 +65,7 @@ def test_gemm_energy_components_by_hand():
     SRAM: no spill. DRAM bytes 12,288, which also pass through the SRAMs: 24,576 + 12,288 = 36,864 B.
     """
     cost = B.analytic(MatMul(name="g", m=64, k=64, n=64), HW)
-    assert cost.dram_bytes == 12_288
+    assert cost.bytes_by_level["dram"] == 12_288
     assert cost.energy_pj["mac"] == pytest.approx(262_144 * MAC_PJ)              # 78,643.2 pJ
     assert cost.energy_pj["sram"] == pytest.approx(36_864 * 4.5)                # 165,888 pJ
     assert cost.energy_pj["dram"] == pytest.approx(12_288 * 162.5)              # 1,996,800 pJ
@@ -91,7 +91,7 @@ def test_vector_energy_components_by_hand():
 
 def test_leakage_by_hand():
     # 10 % of an 8-bit MAC (0.3 pJ) per PE per cycle, 1,024 PEs: 30.72 pJ per cycle
-    assert B.leakage_pj_per_cycle(HW) == pytest.approx(0.1 * MAC_PJ * 1024)
+    assert B.static_power_w(HW) == pytest.approx(0.1 * MAC_PJ * 1024 * 1e-12 * 1e9)    # at 1 GHz
     row = estimate(Workload("g", (MatMul(name="g", m=64, k=64, n=64),)), HW, "analytic").ops[0]
     assert row.energy_by_component_pj["leakage"] == pytest.approx(row.cycles * 30.72)
 
@@ -103,17 +103,17 @@ def test_node_scaling_by_hand():
     assert cost.energy_pj["sram"] == pytest.approx(36_864 * 4.5 * 28 / 45)
     assert cost.energy_pj["dram"] == pytest.approx(12_288 * 162.5)                  # DRAM does not scale
     # area at 28 nm (TPU v1 figures): 1,024 PEs x 0.001212 + 192 KiB x 0.003905
-    assert B.area_mm2(hw) == pytest.approx(1024 * 0.001212 + 192 * 0.003905)
+    assert B.size(hw)["area_mm2"] == pytest.approx(1024 * 0.001212 + 192 * 0.003905)
     # at 45 nm area scales with (45 / 28)^2; 16-bit PEs with (16 / 8)^2
     hw45 = SystolicConfig(word_bits=16)
-    assert B.area_mm2(hw45) == pytest.approx((1024 * 0.001212 * 4 + 192 * 0.003905) * (45 / 28) ** 2)
+    assert B.size(hw45)["area_mm2"] == pytest.approx((1024 * 0.001212 * 4 + 192 * 0.003905) * (45 / 28) ** 2)
 
 
 def test_energy_overrides_replace_each_table_value():
     hw = SystolicConfig(mac_pj=1.0, sram_pj_per_byte=2.0, dram_pj_per_byte=3.0, leakage_pj_per_cycle=5.0)
     e = B.analytic(MatMul(name="g", m=64, k=64, n=64), hw).energy_pj
     assert (e["mac"], e["sram"], e["dram"]) == (262_144.0, 36_864 * 2.0, 12_288 * 3.0)
-    assert B.leakage_pj_per_cycle(hw) == 5.0
+    assert B.static_power_w(hw) == pytest.approx(5.0 * 1e-12 * hw.clock_hz)
 
 
 def test_word_width_interpolation_between_table_points():

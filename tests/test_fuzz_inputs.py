@@ -372,7 +372,9 @@ def set_cases(draw):
     from hwsim.hardware.systolic import SystolicConfig
     import dataclasses
     valid = _hw_valid_values()
-    names = [f.name for f in dataclasses.fields(SystolicConfig) if f.init] + ["colour", "", "rows ", "kind"]
+    # "kind" is left out: hwsim/hardware/__init__.py quotes a bad kind unelided (a lead-owned file; see
+    # test_known_long_kind_value_is_not_elided)
+    names = [f.name for f in dataclasses.fields(SystolicConfig) if f.init] + ["colour", "", "rows "]
     items = []
     for _ in range(draw(st.integers(1, 3))):
         name = draw(st.sampled_from(names))
@@ -408,6 +410,16 @@ def test_set_overrides(items, tmp_path):
     report = estimate(Workload("g", (MatMul(name="g", m=17, k=33, n=9),)), hw, "analytic")
     if not hw.scalesim_compatible:
         sane(report)
+
+
+@pytest.mark.xfail(strict=True, reason="hwsim/hardware/__init__.py hardware_from_dict quotes the kind with "
+                                       "{shown!r}; fix: short_repr(kind) (hwsim.errors)")
+def test_known_long_kind_value_is_not_elided():
+    from hwsim.config import parse_overrides
+    from hwsim.hardware import load_hardware
+    with pytest.raises(HwsimError) as exc:
+        load_hardware("systolic", parse_overrides(["kind=" + "x" * 1000]))
+    assert len(str(exc.value)) <= LIMIT
 
 
 # ---- topology CSV ----------------------------------------------------------------------------------
