@@ -62,6 +62,13 @@ def dram_pj_per_byte(tech_nm: int = 45) -> float:
     return float(_table()[45]["energy_pj"]["dram_pj_per_byte"])
 
 
+def node_range_nm() -> tuple[int, int]:
+    """``(smallest, largest)`` technology node, nm, the scaling of this module is applied to
+    (``node_range_nm`` in tech.yaml; an assumption stated there)."""
+    lo, hi = _table()["node_range_nm"]
+    return int(lo), int(hi)
+
+
 def leakage_fraction() -> float:
     return float(_table()["leakage_fraction_of_mac"])
 

@@ -46,6 +46,7 @@ def test_matches_scalesim(rec):
     for f in DRAM:
         ref = rec[f]
         assert abs(getattr(got, f) - ref) <= 0.01 * ref, (f, getattr(got, f), ref)
+        assert getattr(got, f) == ref, (f, getattr(got, f), ref)     # the model is exact on every record
 
 
 def test_vit_mlp1_32x32_ws_670463():
@@ -84,6 +85,8 @@ def test_vectorised_matches_reference_records():
                                  cols["ofmap_sram_kib"], cols["word_bytes"])
         np.testing.assert_array_equal(got.cycles, [r["total_cycles"] for r in recs])
         np.testing.assert_array_equal(got.sram_writes_ofmap, [r["sram_writes_ofmap"] for r in recs])
+        for f in ("sram_reads_ifmap", "sram_reads_filter") + DRAM:
+            np.testing.assert_array_equal(getattr(got, f), [r[f] for r in recs], err_msg=f)
 
 
 def test_rejects_bad_input():

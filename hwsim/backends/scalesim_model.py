@@ -39,6 +39,14 @@ SRAM accesses (DETAILED_ACCESS_REPORT.csv; counted while building the demand mat
 DRAM accesses: see :func:`_repeated_block_misses` (reads) and :func:`_ofmap_dram_writes` (writes).
 In CALC mode SCALE-Sim never stalls (reads always hit, writes drain at ``C`` words/cycle while the
 array writes at most ``C``), so ``Stall Cycles`` is always 0 and DRAM traffic never changes the cycles.
+
+Tiny GEMMs (measured, ``tests/data/scalesim_conv_reference.json``, ``benchmarks/scalesim_conv_reference.py``).
+"Total Cycles" is the zero-based index of the last ofmap write, one less than the cycles the array
+works. On large GEMMs that is invisible; on a 1x1 os array, where a fold lasts ``R + C + K - 2 = K``
+cycles, it is not: SCALE-Sim 3.0.0 itself reports 1 cycle and "Overall Util %" 200 for M, N, K = 2, 1, 1,
+and for 1, 1, 1 computes 0 cycles and stops with ``ZeroDivisionError`` in ``calc_report_data``. This
+model reproduces "Total Cycles" (``cycles``, 0 for 1x1x1) and also gives ``elapsed_cycles = cycles + 1``,
+the count to divide by.
 """
 from __future__ import annotations
 
@@ -63,6 +71,10 @@ class ScaleSimCounts:
         the SRAMs (DETAILED_ACCESS_REPORT "SRAM IFMAP Reads", "SRAM Filter Reads", "SRAM OFMAP Writes").
     dram_reads_ifmap / dram_reads_filter / dram_writes_ofmap: words moved between DRAM and the SRAMs
         (DETAILED_ACCESS_REPORT "DRAM IFMAP Reads", "DRAM Filter Reads", "DRAM OFMAP Writes").
+    elapsed_cycles: cycles the array is busy, ``cycles + 1`` (the demand matrices' row count; see
+        "Cycles" in the module docstring). Use it for utilisation: ``macs / (R * C * elapsed_cycles)``
+        is always <= 1, while SCALE-Sim's own "Overall Util %" (``macs / (R * C * cycles)``) reports
+        200 % for a 2x1x1 GEMM on a 1x1 os array and divides by zero for 1x1x1.
     """
     cycles: int
     sram_reads_ifmap: int
@@ -71,6 +83,7 @@ class ScaleSimCounts:
     dram_reads_ifmap: int
     dram_reads_filter: int
     dram_writes_ofmap: int
+    elapsed_cycles: int
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,7 @@ class ScaleSimArrays:
     dram_reads_ifmap: np.ndarray
     dram_reads_filter: np.ndarray
     dram_writes_ofmap: np.ndarray
+    elapsed_cycles: np.ndarray
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -254,7 +268,7 @@ def scalesim_gemm(m: int, n: int, k: int, rows: int, cols: int, dataflow: str,
             dram_fi += misses
     dram_of = _ofmap_dram_writes(stored, cols, ofmap_sram_kib, word_bytes)
     return ScaleSimCounts(int(cycles), int(sram_if), int(sram_fi), int(sram_of),
-                          int(dram_if), int(dram_fi), int(dram_of))
+                          int(dram_if), int(dram_fi), int(dram_of), int(cycles) + 1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,4 +343,4 @@ def scalesim_gemm_many(m, n, k, rows, cols, dataflow: str, ifmap_sram_kib=64, fi
     over = np.where((drain > 0) & (lines * C == drain) & (lines >= 2) & (stored >= drain + 2), C - 1, 0)
     dram_of = stored + over
     return ScaleSimArrays(*(np.asarray(x, dtype=np.int64) for x in
-                            (cycles, sram_if, sram_fi, sram_of, dram_if, dram_fi, dram_of)))
+                            (cycles, sram_if, sram_fi, sram_of, dram_if, dram_fi, dram_of, cycles + 1)))

@@ -8,6 +8,10 @@ from hwsim.config import field
 from hwsim.nonlinear import GELU_UNITS, SOFTMAX_UNITS
 
 DATAFLOWS = ("ws", "os", "is")
+WORD_BITS = (1, 2, 4, 8, 16, 32, 64)   # operand widths: memory words hold whole powers of two bits
+# Nodes the first-order energy/area scaling of hwsim/data/tech.yaml is applied to (its
+# ``node_range_nm``; tests/test_hardening_config.py checks the two agree).
+TECH_NM_RANGE = (7, 180)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -15,17 +19,21 @@ class SystolicConfig:
     """An R x C PE array with double-buffered ifmap/filter/ofmap SRAMs, DRAM and a vector unit."""
     kind: ClassVar[str] = "systolic"
     name: str = "systolic"
-    rows: int = field(32, positive=True, doc="PE rows (R)")
-    cols: int = field(32, positive=True, doc="PE columns (C)")
+    # Bounds: every numeric field states a range no real design leaves, checked before any cost is
+    # computed, so counts stay inside int64 (GEMM sizes are bounded in hwsim.topology) and no
+    # energy or latency becomes infinite.
+    rows: int = field(32, positive=True, max=65536, doc="PE rows (R)")
+    cols: int = field(32, positive=True, max=65536, doc="PE columns (C)")
     dataflow: str = field("ws", choices=DATAFLOWS, doc="weight / output / input stationary")
-    clock_hz: float = field(1e9, positive=True)
-    ifmap_sram_kib: float = field(64.0, positive=True)
-    filter_sram_kib: float = field(64.0, positive=True)
-    ofmap_sram_kib: float = field(64.0, positive=True)
-    dram_bytes_per_cycle: float = field(16.0, positive=True, doc="DRAM bandwidth, bytes per array cycle")
-    word_bits: int = field(8, positive=True, doc="operand word width, bits")
-    acc_bits: int = field(32, positive=True, doc="partial-sum width, bits")
-    vector_lanes: int = field(32, positive=True, doc="elements per cycle of the nonlinear/vector unit")
+    clock_hz: float = field(1e9, positive=True, min=1e3, max=1e12, doc="array clock, Hz (1 kHz..1 THz)")
+    ifmap_sram_kib: float = field(64.0, positive=True, max=2 ** 26, max_why="64 GiB")
+    filter_sram_kib: float = field(64.0, positive=True, max=2 ** 26, max_why="64 GiB")
+    ofmap_sram_kib: float = field(64.0, positive=True, max=2 ** 26, max_why="64 GiB")
+    dram_bytes_per_cycle: float = field(16.0, positive=True, min=0.1, max=1e6,
+                                        doc="DRAM bandwidth, bytes per array cycle (0.1..1e6)")
+    word_bits: int = field(8, choices=WORD_BITS, doc="operand word width, bits")
+    acc_bits: int = field(32, positive=True, max=128, doc="partial-sum width, bits (>= word_bits)")
+    vector_lanes: int = field(32, positive=True, max=65536, doc="elements per cycle of the nonlinear/vector unit")
     softmax_unit: str = field("shiftmax", choices=SOFTMAX_UNITS,
                               doc="characterised RTL softmax unit the vector unit instantiates (hwsim rtl)")
     gelu_unit: str = field("shiftgelu", choices=GELU_UNITS,
@@ -35,12 +43,22 @@ class SystolicConfig:
     fusion: str = field("none", choices=("none", "attention", "all"),
                         doc="keep an op's output in on-chip SRAM for the next op that reads it (docs/mapping.md)")
     scalesim_compatible: bool = field(False, doc="reproduce SCALE-Sim 3.0 compute cycles and SRAM counts")
-    tech_nm: int = field(45, positive=True, doc="technology node for the energy/area tables")
-    mac_pj: float | None = field(None, min=0, doc="override: energy per MAC, pJ")
-    sram_pj_per_byte: float | None = field(None, min=0, doc="override: SRAM access energy, pJ/byte")
-    dram_pj_per_byte: float | None = field(None, min=0, doc="override: DRAM access energy, pJ/byte")
-    leakage_pj_per_cycle: float | None = field(None, min=0, doc="override: whole-chip leakage, pJ/cycle")
+    tech_nm: int = field(45, positive=True, min=TECH_NM_RANGE[0], max=TECH_NM_RANGE[1],
+                         max_why="the node range of hwsim/data/tech.yaml",
+                         doc="technology node for the energy/area tables")
+    mac_pj: float | None = field(None, min=0, max=1e6, doc="override: energy per MAC, pJ")
+    sram_pj_per_byte: float | None = field(None, min=0, max=1e6, doc="override: SRAM access energy, pJ/byte")
+    dram_pj_per_byte: float | None = field(None, min=0, max=1e6, doc="override: DRAM access energy, pJ/byte")
+    leakage_pj_per_cycle: float | None = field(None, min=0, max=1e9, doc="override: whole-chip leakage, pJ/cycle")
     source: str = ""
+
+    def problems(self) -> list[str]:
+        """Cross-field checks (called by ``hwsim.config.build``): each problem names the field."""
+        out = []
+        if self.acc_bits < self.word_bits:
+            out.append(f"field 'acc_bits' = {self.acc_bits}: must be >= word_bits ({self.word_bits}); "
+                       "partial sums are at least as wide as the operands")
+        return out
 
     def describe(self) -> str:
         """One line for ``hwsim presets``."""

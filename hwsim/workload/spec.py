@@ -20,23 +20,26 @@ from hwsim.workload.blocks import NumericsMixin
 from hwsim.workload.ops import GELU_VARIANTS
 
 OP_CLASSES = F.OP_CLASSES
+# Largest model accepted, in MACs per inference batch (2^50 ~ 1.1e15; ViT-H/14 at 224 px is ~1.7e11 per
+# image): keeps every cycle, byte and energy count of the backends inside int64 / finite floats.
+MAX_MACS = 1 << 50
 NESTED = {"token_reduction": F.TokenReduction, "moe": F.MoESpec, "early_exit": F.EarlyExit}
 
 
 @dataclass(frozen=True, kw_only=True)
 class ModelSpec(NumericsMixin):
     name: str
-    image_size: int = field(224, positive=True, doc="input height = width, pixels")
-    image_width: int | None = field(None, positive=True, doc="input width when not square (default image_size)")
-    patch: int = field(positive=True, doc="patch edge, pixels")
-    depth: int = field(positive=True, doc="transformer blocks")
-    dim: int = field(positive=True, doc="embedding width")
-    heads: int = field(positive=True)
-    mlp_ratio: float = field(4.0, positive=True)
-    in_chans: int = field(3, positive=True)
-    num_classes: int = field(1000, min=0)
-    extra_tokens: int = field(1, min=0, doc="class (+ distillation) tokens")
-    batch: int = field(1, positive=True)
+    image_size: int = field(224, positive=True, max=65536, doc="input height = width, pixels")
+    image_width: int | None = field(None, positive=True, max=65536, doc="input width when not square (default image_size)")
+    patch: int = field(positive=True, max=65536, doc="patch edge, pixels")
+    depth: int = field(positive=True, max=10_000, doc="transformer blocks")
+    dim: int = field(positive=True, max=65536, doc="embedding width")
+    heads: int = field(positive=True, max=65536)
+    mlp_ratio: float = field(4.0, positive=True, max=64)
+    in_chans: int = field(3, positive=True, max=65536)
+    num_classes: int = field(1000, min=0, max=1_000_000)
+    extra_tokens: int = field(1, min=0, max=65536, doc="class (+ distillation) tokens")
+    batch: int = field(1, positive=True, max=65536)
     precision: dict | None = field(None, doc="bits per op class or GEMM role (qkv, qk, av, proj, fc1, fc2, ...)")
     layer_precision: dict | None = field(None, doc="{layer: {op class or role: bits}}, wins over precision")
     arith: dict | None = field(None, doc="GEMM arithmetic per class or role: mul, shift, add (ShiftAddViT)")
@@ -74,6 +77,15 @@ class ModelSpec(NumericsMixin):
     def mlp_hidden(self) -> int:
         return int(round(self.dim * self.mlp_ratio))
 
+    def macs_upper_bound(self) -> int:
+        """An upper bound of the MACs ``build_workload`` makes, with every layer at full tokens and a dense MLP
+        (MoE experts, exits and token selection stay within a small factor of it): patch embedding, per block
+        qkv + proj (4 d^2 per token), fc1 + fc2 (2 d h), QK^T and AV (2 t^2 d), and the head."""
+        b, t, d, h = self.batch, self.tokens, self.dim, self.mlp_hidden
+        block = b * t * (4 * d * d + 2 * d * h) + 2 * b * t * t * d
+        embed = b * self.patch_tokens * self.in_chans * self.patch ** 2 * d
+        return embed + self.depth * block + b * d * self.num_classes
+
     def head_kinds(self) -> list[list[str]]:
         """Attention kind of every head of every layer (``depth`` x ``heads``)."""
         if self.attention_mask:
@@ -96,6 +108,9 @@ def _validate(spec: ModelSpec, source: str) -> ModelSpec:
         problems.append(f"field 'image_width' = {spec.image_width}: must be a multiple of patch ({spec.patch})")
     if spec.dim % spec.heads:
         problems.append(f"field 'heads' = {spec.heads}: must divide dim ({spec.dim})")
+    if spec.mlp_hidden < 1:
+        problems.append(f"field 'mlp_ratio' = {spec.mlp_ratio:g}: dim x mlp_ratio rounds to "
+                        f"{spec.mlp_hidden} MLP units; must give at least 1")
     F.check_bits_map(spec.precision, "precision", problems)
     F.check_layer_maps(spec.layer_precision, spec.depth, "layer_precision", F.check_bits_map, problems)
     F.check_arith_map(spec.arith, "arith", problems)
@@ -121,6 +136,9 @@ def _validate(spec: ModelSpec, source: str) -> ModelSpec:
         spec.moe.check(spec.depth, problems)
     if spec.early_exit is not None:
         spec.early_exit.check(spec.depth, problems)
+    if not problems and spec.macs_upper_bound() > MAX_MACS:
+        problems.append(f"model too large: {spec.macs_upper_bound():.3g} MACs per inference exceeds "
+                        f"{MAX_MACS:.3g} (2^50; reduce batch, image_size, depth or dim)")
     if problems:
         raise ConfigError(source, problems)
     if spec.attention_mask:
