@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from hwsim.errors import HwsimError
-from hwsim.topology import positive_int
+from hwsim.topology import gemm_dims
 
 FORMATS = ("table", "json", "csv")
 
@@ -94,7 +94,7 @@ def cmd_gemm(args) -> int:
         if len(args.dims) != 4:
             raise HwsimError("usage: hwsim gemm M N K HARDWARE  (or: hwsim gemm --topology FILE.csv HARDWARE)")
         args.hardware = args.dims[3]
-        gemms = [("gemm", *(positive_int(v, d) for v, d in zip(args.dims[:3], "MNK")))]
+        gemms = [("gemm", *gemm_dims(args.dims[:3]))]
     from hwsim.estimate import gemm_result
     hw = _hardware(args)
     results = [gemm_result(name, m, n, k, hw, args.mode) for name, m, n, k in gemms]

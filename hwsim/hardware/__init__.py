@@ -12,7 +12,7 @@ from typing import Any
 
 from hwsim import kinds
 from hwsim.config import build, read_yaml
-from hwsim.errors import ConfigError, HwsimError, UnknownName
+from hwsim.errors import ConfigError, HwsimError, UnknownName, short_repr
 from hwsim.resources import preset_files
 
 
@@ -23,8 +23,8 @@ def available_presets() -> list[str]:
 def hardware_from_dict(data: dict, source: str):
     kind = data.get("kind")
     if not isinstance(kind, str) or kind not in kinds.KINDS:
-        shown = kind if isinstance(kind, (str, int, float, type(None))) else type(kind).__name__
-        raise ConfigError(source, [f"field 'kind' = {shown!r}: allowed: {', '.join(sorted(kinds.KINDS))}"])
+        shown = short_repr(kind) if isinstance(kind, (str, int, float, type(None))) else type(kind).__name__
+        raise ConfigError(source, [f"field 'kind' = {shown}: allowed: {', '.join(sorted(kinds.KINDS))}"])
     return build(kinds.config_class(kind), data, source, ignore=("kind",))
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hwsim.config import check_field, read_yaml
-from hwsim.errors import ConfigError, HwsimError
+from hwsim.errors import ConfigError, HwsimError, short_repr
 
 SPEC_KEYS = ("models", "hardware", "set", "axes", "sample", "objectives", "constraints", "chunk_size")
 SAMPLERS = ("grid", "random", "lhs")
@@ -32,6 +32,8 @@ OPS = {"<=": np.less_equal, "<": np.less, ">=": np.greater_equal, ">": np.greate
 DEFAULT_CHUNK = 1 << 16
 SWEEP_EXTRA = "pip install -e '.[sweep]'"
 FIXED_FIELDS = ("name", "source")   # config fields that are labels, never axes
+MAX_AXIS_VALUES = 10_000             # values of one axis (checked before any list is built)
+MAX_POINTS = 1 << 40                 # hardware points of one sweep (~1.1e12: ids stay far inside int64)
 
 
 def result_columns(backend) -> tuple[str, ...]:
@@ -151,31 +153,37 @@ def _check_value(name: str, value, f: dataclasses.Field, hint) -> Any:
 
 
 def _number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _axis_values(name: str, raw) -> list:
     """Expand one axis: a list, ``{range: [start, stop, step]}`` (stop included when hit) or
     ``{log: [lo, hi]}`` / ``{log: [lo, hi, base]}`` (the powers of ``base``, default 2, in [lo, hi])."""
     if isinstance(raw, list):
+        if len(raw) > MAX_AXIS_VALUES:
+            raise ValueError(f"more than {MAX_AXIS_VALUES:,} values")
         return raw
     if isinstance(raw, dict) and len(raw) == 1 and "range" in raw:
         r = raw["range"]
         if not (isinstance(r, list) and len(r) in (2, 3) and all(_number(x) for x in r)):
-            raise ValueError("range: expected [start, stop] or [start, stop, step] numbers")
+            raise ValueError("range: expected [start, stop] or [start, stop, step] finite numbers")
         start, stop, step = (r + [1])[:3]
         if step <= 0 or stop < start:
             raise ValueError("range: need step > 0 and stop >= start")
+        if (stop - start) / step >= MAX_AXIS_VALUES:
+            raise ValueError(f"range: more than {MAX_AXIS_VALUES:,} values")
         count = int(math.floor((stop - start) / step + 1e-9)) + 1
         ints = all(isinstance(x, int) for x in (start, stop, step))
         return [start + i * step if ints else round(start + i * step, 12) for i in range(count)]
     if isinstance(raw, dict) and len(raw) == 1 and "log" in raw:
         r = raw["log"]
         if not (isinstance(r, list) and len(r) in (2, 3) and all(_number(x) for x in r)):
-            raise ValueError("log: expected [lo, hi] or [lo, hi, base] numbers")
+            raise ValueError("log: expected [lo, hi] or [lo, hi, base] finite numbers")
         lo, hi, base = (r + [2])[:3]
         if not (0 < lo <= hi) or base <= 1:
             raise ValueError("log: need 0 < lo <= hi and base > 1")
+        if math.log(hi / lo, base) >= MAX_AXIS_VALUES:
+            raise ValueError(f"log: more than {MAX_AXIS_VALUES:,} values")
         e0 = math.ceil(math.log(lo, base) - 1e-9)
         out, e = [], e0
         while base ** e <= hi * (1 + 1e-12):
@@ -206,8 +214,11 @@ def _parse_sample(raw) -> tuple[str, int | None, int]:
         if len(kinds) == 1 and not extra:
             kind = kinds[0]
             n, seed = raw[kind], raw.get("seed", 0)
-            if kind != "grid" and not (isinstance(n, int) and not isinstance(n, bool) and n > 0):
-                raise ValueError(f"{kind}: expected a positive integer number of points, got {n!r}")
+            if kind == "grid" and n is not True:
+                raise ValueError(f"grid takes no number of points (it is every combination), got {n!r}")
+            if kind != "grid" and not (isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_POINTS):
+                raise ValueError(f"{kind}: expected a positive integer number of points <= {MAX_POINTS:,}, "
+                                 f"got {short_repr(n)}")
             if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
                 raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
             return kind, (None if kind == "grid" else n), seed
@@ -271,12 +282,13 @@ def spec_from_dict(data: dict, source: str, *, base_dir: Path | None = None) -> 
             problems.append(f"field 'hardware' = {hw_name!r}: {exc}")
     # ---- axes
     axes: list[Axis] = []
-    raw_axes = data.get("axes") or {}
+    raw_axes = data.get("axes")
+    raw_axes = {} if raw_axes is None else raw_axes
     config_class = type(base) if base is not None else None
     allowed = _axis_fields(config_class) if config_class else {}
     hints = typing.get_type_hints(config_class) if config_class else {}
     if not isinstance(raw_axes, dict):
-        problems.append(f"field 'axes' = {raw_axes!r}: expected a mapping of hardware field: values")
+        problems.append(f"field 'axes' = {short_repr(raw_axes)}: expected a mapping of hardware field: values")
         raw_axes = {}
     for name, raw in raw_axes.items():
         if config_class is None:
@@ -311,12 +323,15 @@ def spec_from_dict(data: dict, source: str, *, base_dir: Path | None = None) -> 
         problems.append(f"field 'sample' = {data.get('sample')!r}: {exc}")
     if kind == "grid":
         n = math.prod(len(a.values) for a in axes)
+        if n > MAX_POINTS:
+            problems.append(f"field 'axes': the grid has {n:.3g} points, more than {MAX_POINTS:,}; sample it "
+                            "({random: N} or {lhs: N})")
     # ---- objectives and constraints (what the base kind can report)
     kind_backend = backend(base.kind) if base is not None else None
     allowed_obj = objectives_for(kind_backend) if kind_backend else OBJECTIVES
     metrics = metrics_for(kind_backend) if kind_backend else METRICS
     default_obj = ["latency", "energy"] if "energy" in allowed_obj else ["latency"]
-    objectives = data.get("objectives", default_obj)
+    objectives = data.get("objectives") or default_obj      # null means the default, as for constraints
     if isinstance(objectives, str):
         objectives = [objectives]
     if not isinstance(objectives, list) or not objectives:
@@ -355,8 +370,9 @@ def load_spec(path: str | Path, *, points: int | None = None, seed: int | None =
     if points is not None or seed is not None:
         sample = data.get("sample", "grid")
         if not isinstance(sample, dict) or not any(k in sample for k in ("random", "lhs")):
-            if points is not None:
-                raise HwsimError(f"{path}: --points needs a random or lhs sampler (field 'sample' = {sample!r})")
+            option = "--points" if points is not None else "--seed"
+            raise HwsimError(f"{path}: {option} needs a random or lhs sampler (field 'sample' = {short_repr(sample)}; "
+                             "grid is every combination, with no count or seed)")
         else:
             sample = dict(sample)
             kind = "random" if "random" in sample else "lhs"
