@@ -143,7 +143,7 @@ def test_chrome_trace_metadata_and_args(tmp_path):
     gr.add_block(make_block(["array"], [("array", 3, [PREV], "compute")]))
     t = gr.schedule()
     path = tmp_path / "t.json"
-    t.to_chrome_trace(path, tick_s=0.5e-9)
+    t.to_chrome_trace(path, tick_s=0.5e-9, detail="task")
     data = json.loads(path.read_text())
     assert data["displayTimeUnit"] == "ns"
     meta = [e for e in data["traceEvents"] if e["ph"] == "M"]

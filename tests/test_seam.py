@@ -262,7 +262,7 @@ def test_bad_roofline_config_is_one_line(tmp_path, capsys):
     assert main(["estimate", "vit-ti16", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(path) in err
-    assert "field 'gemm_efficiency' = 1.5: must be <= 1.0" in err and "field 'precision' = 'fp8': allowed: fp32" in err
+    assert "field 'gemm_efficiency' = 1.5: must be <= 1" in err and "field 'precision' = 'fp8': allowed: fp32" in err
 
 
 # ---- compare -----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 from hwsim import kinds
 from hwsim.config import build, read_yaml
-from hwsim.errors import ConfigError, HwsimError, UnknownName, short_repr
+from hwsim.errors import ConfigError, HwsimError, UnknownName, elide, short_repr
 from hwsim.resources import preset_files
 
 
@@ -44,7 +44,7 @@ def load_hardware(name_or_path: str | Path, overrides: dict[str, Any] | None = N
         data.setdefault("name", str(name_or_path))
     if overrides:
         data.update(overrides)
-        source += " (with --set " + ", ".join(f"{k}={v}" for k, v in overrides.items()) + ")"
+        source += " (with --set " + ", ".join(f"{k}={elide(str(v), 40)}" for k, v in overrides.items()) + ")"
     return hardware_from_dict(data, source)
 
 

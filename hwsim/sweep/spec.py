@@ -331,7 +331,8 @@ def spec_from_dict(data: dict, source: str, *, base_dir: Path | None = None) -> 
     allowed_obj = objectives_for(kind_backend) if kind_backend else OBJECTIVES
     metrics = metrics_for(kind_backend) if kind_backend else METRICS
     default_obj = ["latency", "energy"] if "energy" in allowed_obj else ["latency"]
-    objectives = data.get("objectives") or default_obj      # null means the default, as for constraints
+    objectives = data.get("objectives")
+    objectives = default_obj if objectives is None else objectives   # null means the default, as for constraints
     if isinstance(objectives, str):
         objectives = [objectives]
     if not isinstance(objectives, list) or not objectives:

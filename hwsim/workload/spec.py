@@ -49,9 +49,9 @@ class ModelSpec(NumericsMixin):
     attention: str | tuple = field("softmax", doc="attention kind, or per layer a kind or a list per head")
     attention_mask: str | None = field(None, doc="layer x head mask file (kind names or 0/1)")
     attention_mask_kinds: tuple = field(("scaling", "relu_softmax"), doc="kinds meant by 0 and 1 in the mask")
-    hilo_alpha: float = field(0.9, min=0, doc="hilo: fraction of heads that are Lo-Fi (LITv2 alpha)")
-    hilo_window: int = field(2, positive=True, doc="hilo: Hi-Fi window edge = Lo-Fi pooling, tokens")
-    dwconv_kernel: int = field(3, positive=True, doc="shared_dwconv: kernel edge")
+    hilo_alpha: float = field(0.9, min=0, max=1, doc="hilo: fraction of heads that are Lo-Fi (LITv2 alpha)")
+    hilo_window: int = field(2, positive=True, max=65536, doc="hilo: Hi-Fi window edge = Lo-Fi pooling, tokens")
+    dwconv_kernel: int = field(3, positive=True, max=65536, doc="shared_dwconv: kernel edge")
     token_keep: tuple | None = field(None, doc="per-layer fraction of patch tokens kept (token pruning)")
     token_reduction: F.TokenReduction | None = None
     moe: F.MoESpec | None = None
