@@ -83,6 +83,11 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from hwsim.workload.export import cmd_export as export   # imported only when used: keeps --help quick
+    return export(args)
+
+
 def cmd_gemm(args) -> int:
     if args.topology:
         if len(args.dims) != 1:
@@ -188,7 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the model zoo").set_defaults(func=cmd_models)
     sub.add_parser("presets", help="list the hardware presets").set_defaults(func=cmd_presets)
 
-    for module in ("rtl.cli", "hwsim.sweep.cli", "hwsim.workload.export"):
+    x = sub.add_parser("export", help="write a model's GEMMs as a SCALE-Sim topology or a ZigZag workload")
+    x.add_argument("model", help="zoo name, model YAML, timm:NAME or FILE.onnx")
+    x.add_argument("--to", choices=("scalesim", "zigzag"), required=True,
+                   help="scalesim (topology CSV) or zigzag (workload YAML)")
+    x.add_argument("-o", "--output", help="output file (default: stdout)")
+    x.add_argument("--batch", type=int, help="batch size (default 1)")
+    x.add_argument("--image-size", type=int, help="input image edge in pixels (default 224)")
+    x.set_defaults(func=cmd_export)
+
+    for module in ("rtl.cli", "hwsim.sweep.cli"):
         try:
             mod = __import__(module, fromlist=["add_commands"])
         except ImportError:

@@ -1,12 +1,11 @@
 """Exports to SCALE-Sim topology CSV and ZigZag workload YAML (issue 11)."""
-import argparse
 
 import pytest
 import yaml
 
 from hwsim.topology import read_topology
 from hwsim.workload import Conv2d, MatMul, load_workload
-from hwsim.workload.export import add_commands, export_scalesim, export_zigzag
+from hwsim.workload.export import export_scalesim, export_zigzag
 
 
 def test_scalesim_rows_read_back_as_the_same_gemms(tmp_path):
@@ -47,11 +46,9 @@ def test_zigzag_layers_cover_every_gemm():
 
 
 def test_export_command_writes_file(tmp_path):
-    p = argparse.ArgumentParser()
-    add_commands(p.add_subparsers(dest="command"))
+    from hwsim.cli import main
     out = tmp_path / "w.yaml"
-    args = p.parse_args(["export", "resnet18", "--to", "zigzag", "-o", str(out)])
-    assert args.func(args) == 0
+    assert main(["export", "resnet18", "--to", "zigzag", "-o", str(out)]) == 0
     assert len(yaml.safe_load(out.read_text())) == 1 + 16 + 3 + 1     # stem, 16 block convs, 3 shortcuts, fc
 
 

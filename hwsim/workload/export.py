@@ -99,14 +99,3 @@ def cmd_export(args) -> int:
     except OSError as exc:
         raise HwsimError(f"{args.output}: cannot write ({exc.strerror})") from None
     return 0
-
-
-def add_commands(sub) -> None:
-    """Register ``hwsim export MODEL --to scalesim|zigzag -o FILE`` on an argparse sub-parser set."""
-    e = sub.add_parser("export", help="write a model's GEMMs as a SCALE-Sim topology or a ZigZag workload")
-    e.add_argument("model", help="zoo name, model YAML, timm:NAME or FILE.onnx")
-    e.add_argument("--to", choices=FORMATS, required=True, help="scalesim (topology CSV) or zigzag (workload YAML)")
-    e.add_argument("-o", "--output", help="output file (default: stdout)")
-    e.add_argument("--batch", type=int, help="batch size (default 1)")
-    e.add_argument("--image-size", type=int, help="input image edge in pixels (default 224)")
-    e.set_defaults(func=cmd_export)
