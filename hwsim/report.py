@@ -444,7 +444,11 @@ class Report:
 
 
 def _number(v) -> str:
-    return "n/a" if v is None else f"{v:,.2f}" if isinstance(v, float) else f"{v:,}"
+    if v is None:
+        return "n/a"
+    if isinstance(v, float) and not v.is_integer():
+        return f"{v:,.2f}"
+    return f"{int(v):,}"
 
 
 def _short(name: str) -> str:
