@@ -101,15 +101,10 @@ def _header_kind(cells: list[str]) -> str | None:
 
 
 def _int_cell(cell: str, where: str, column: str, maximum: int) -> int:
-    if not _DIGITS.fullmatch(cell) or len(cell.lstrip("0")) > 20:
-        what = "expected a positive integer" if not _DIGITS.fullmatch(cell) else f"must be <= {maximum:,}"
-        raise HwsimError(f"{where}: {column} = {short_repr(cell, 40)}: {what}")
-    value = int(cell)
-    if value <= 0:
-        raise HwsimError(f"{where}: {column} = {value}: must be > 0")
-    if value > maximum:
-        raise HwsimError(f"{where}: {column} = {value}: must be <= {maximum:,}")
-    return value
+    """A topology cell as a positive integer: digits only (no sign, no separators), then as positive_int."""
+    if not _DIGITS.fullmatch(cell):
+        raise HwsimError(f"{where}: {column} = {short_repr(cell, 40)}: expected a positive integer")
+    return positive_int(cell, f"{where}: {column}", maximum)
 
 
 def _check_row(cells: list[str], where: str, columns: tuple[str, ...], fmt: str) -> None:
