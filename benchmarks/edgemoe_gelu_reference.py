@@ -1,6 +1,6 @@
 """Run Edge-MoE's own GELU (``src/gelu.cpp``) and record what it computes, to cross-check ``rtl.golden.edgemoe_gelu``.
 
-Run: .venv/bin/python benchmarks/edgemoe_gelu_reference.py --edgemoe EDGE_MOE --hls HLS_TYPES [-o tests/data/edgemoe_gelu_reference.json]
+Run: .venv/bin/python benchmarks/edgemoe_gelu_reference.py --edgemoe EDGE_MOE --hls HLS_TYPES [-o hwsim/data/reference/edgemoe_gelu_reference.json]
 
 EDGE_MOE is a checkout (or bare git directory) of https://github.com/sharc-lab/Edge-MoE and HLS_TYPES one of
 https://github.com/Xilinx/HLS_arbitrary_Precision_Types (Xilinx's open-source ``ap_fixed.h``, the same
@@ -120,7 +120,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--edgemoe", type=Path, required=True, help="sharc-lab/Edge-MoE checkout or git dir")
     ap.add_argument("--hls", type=Path, required=True, help="Xilinx/HLS_arbitrary_Precision_Types checkout or git dir")
-    ap.add_argument("-o", "--output", type=Path, default=ROOT / "tests" / "data" / "edgemoe_gelu_reference.json")
+    ap.add_argument("-o", "--output", type=Path, default=ROOT / "hwsim" / "data" / "reference" / "edgemoe_gelu_reference.json")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         exe, sources = build(args.edgemoe, args.hls, Path(tmp))

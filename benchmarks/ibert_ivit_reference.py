@@ -6,7 +6,7 @@ Run (needs torch, so from a venv outside the repository; the project's venv has 
 
     python3 -m venv /work/ref-venv && /work/ref-venv/bin/pip install torch numpy
     /work/ref-venv/bin/python benchmarks/ibert_ivit_reference.py --ibert I_BERT --ivit I_VIT \
-        [-o tests/data/ibert_ivit_reference.json]
+        [-o hwsim/data/reference/ibert_ivit_reference.json]
 
 I_BERT is a checkout (or bare git directory) of https://github.com/kssteven418/I-BERT and I_VIT one of
 https://github.com/zkkli/I-ViT; the data in tests/data was made from I-BERT 1b09c759d6aeb71312df9c6ef74fa268a87c934e
@@ -393,7 +393,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ibert", type=Path, required=True, help="kssteven418/I-BERT checkout or git dir")
     ap.add_argument("--ivit", type=Path, required=True, help="zkkli/I-ViT checkout or git dir")
-    ap.add_argument("-o", "--output", type=Path, default=ROOT / "tests" / "data" / "ibert_ivit_reference.json")
+    ap.add_argument("-o", "--output", type=Path, default=ROOT / "hwsim" / "data" / "reference" / "ibert_ivit_reference.json")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         torch, mods, sources = load_reference(args.ibert, args.ivit, Path(tmp))

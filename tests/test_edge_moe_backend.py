@@ -24,7 +24,7 @@ from hwsim.hardware.edge_moe import EdgeMoeConfig, design_resources
 from hwsim.workload import build_workload, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-ROUTING = json.loads((ROOT / "tests/data/edge_moe_routing.json").read_text())
+ROUTING = json.loads((ROOT / "hwsim/data/reference/edge_moe_routing.json").read_text())
 SEMSEG = tuple(ROUTING["tasks"]["task0"]["expert_tokens"])     # task0 = semseg (assumption, models/m3vit-cityscapes.yaml)
 DEPTH = tuple(ROUTING["tasks"]["task1"]["expert_tokens"])
 DEMO_S = 59.0e-3          # demo.mp4: 59.0-59.5 ms per image (docs/edge_moe.md)

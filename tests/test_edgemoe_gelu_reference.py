@@ -1,6 +1,6 @@
 """rtl.golden.edgemoe_gelu against Edge-MoE's own src/gelu.cpp, compiled with Xilinx's ap_fixed headers and
 run on every Q10.22 word with |x| < 6 plus 65,536 words over the whole range
-(benchmarks/edgemoe_gelu_reference.py -> tests/data/edgemoe_gelu_reference.json)."""
+(benchmarks/edgemoe_gelu_reference.py -> hwsim/data/reference/edgemoe_gelu_reference.json)."""
 import hashlib
 import json
 import sys
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import edgemoe_gelu_reference as ref  # noqa: E402
 
-DATA = json.loads((ROOT / "tests" / "data" / "edgemoe_gelu_reference.json").read_text())
+DATA = json.loads((ROOT / "hwsim" / "data" / "reference" / "edgemoe_gelu_reference.json").read_text())
 
 
 def test_golden_equals_edgemoe_on_the_recorded_samples():
