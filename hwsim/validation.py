@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 from hwsim.resources import data_file
 
 #: Modules owning checks that are not backends (backends are found through the kind table).
-OWNERS = ("hwsim.backends.scalesim_model", "hwsim.topology", "hwsim.backends.systolic_pe")
+OWNERS = ("hwsim.backends.scalesim_model", "hwsim.topology", "hwsim.backends.systolic_pe", "rtl.reference")
 
 STATUSES = ("pass", "FAIL", "skipped")
 

@@ -30,8 +30,7 @@ import pytest
 from rtl import golden as G
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import ibert_ivit_reference as ref  # noqa: E402
+from rtl import reference as ref  # noqa: E402
 
 DATA = json.loads((ROOT / "hwsim" / "data" / "reference" / "ibert_ivit_reference.json").read_text())
 COMPARISONS = {c["id"]: c for c in DATA["comparisons"]}
