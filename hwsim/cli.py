@@ -149,14 +149,14 @@ def cmd_validate(args) -> int:
     from hwsim import validation as V
     from hwsim.paths import check_output
     check_output(args.output, "-o")
-    checks = V.select(V.discover(), full=args.full, only=args.only or ())
     if args.list:
-        for c in checks:
+        for c in V.select(V.discover(), full=True, only=args.only or ()):
             print(f"{c.name:<34} {'(--full) ' if c.full else ''}{c.compares}; reference: {c.reference}")
         return 0
     from tqdm import tqdm
-    results = V.run_checks(tqdm(checks, unit="check", file=sys.stderr, leave=False,
-                                disable=not sys.stderr.isatty()))
+    results = V.validate(full=args.full, only=args.only or (),
+                         wrap=lambda checks: tqdm(checks, unit="check", file=sys.stderr, leave=False,
+                                                  disable=not sys.stderr.isatty()))
     render = {"json": V.to_json, "markdown": V.to_markdown}.get(args.format, V.to_table)
     _emit(render(results), args.output)
     failed = V.first_failure(results)

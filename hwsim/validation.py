@@ -9,7 +9,7 @@ recorded data.
 
 Checks are found by importing every backend module named in :data:`hwsim.kinds.KINDS` (a new kind adds its
 checks by registering them in its own module; nothing else changes) and the non-backend owners in
-:data:`OWNERS`. The table lists them in that module order, then in definition order.
+:data:`OWNERS`. The table groups them by area (the part of the name before "/": a kind, then :data:`AREAS`).
 """
 from __future__ import annotations
 
@@ -22,9 +22,13 @@ from typing import Callable, Iterable
 from hwsim.resources import data_file
 
 #: Modules owning checks that are not backends (backends are found through the kind table).
-OWNERS = ("hwsim.backends.scalesim_model", "hwsim.topology", "hwsim.backends.systolic_pe", "rtl.reference")
+OWNERS = ("hwsim.backends.scalesim_model", "hwsim.topology", "hwsim.backends.systolic_pe",
+          "hwsim.workload.load", "hwsim.workload.importers.torch_import", "rtl.reference", "rtl.verify")
 
-STATUSES = ("pass", "FAIL", "skipped")
+#: Check-name areas after the kinds (a check is named "area/what"; the table groups by area in this order).
+AREAS = ("workload", "golden", "rtl")
+
+STATUSES = ("pass", "FAIL", "skipped", "--full")   # "--full": a long check not run by default
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,11 @@ class Result:
 
 
 _REGISTRY: dict[str, Check] = {}
+
+
+class Skipped(Exception):
+    """Raised by a check that cannot run here (a tool or the repository checkout is missing): the message says
+    what it needs; the check is reported as skipped, not failed."""
 
 
 def check(name: str, *, reference: str, compares: str, full: bool = False, requires: Iterable[str] = ()):
@@ -139,11 +148,13 @@ class Tally:
 
 
 def _percent(x: float) -> str:
-    return f"{x:.2%}" if x < 0.01 else f"{x:.1%}"
+    """A relative error as short text: 1.2e-13 (below 0.01 %), 0.42 %, 7.2 %."""
+    return f"{x:.1e}" if 0 < x < 1e-4 else (f"{x:.2%}" if x < 0.01 else f"{x:.1%}")
 
 
 def discover() -> list[Check]:
-    """Every registered check, in module order (the kinds' backends, then :data:`OWNERS`)."""
+    """Every registered check: grouped by area (the kinds in table order, then :data:`AREAS`), then in module
+    order (:data:`OWNERS`, then the kinds' backends) and definition order."""
     from hwsim.kinds import KINDS
     modules = [spec[1].split(":")[0] for spec in KINDS.values()] + list(OWNERS)
     for module in modules:
@@ -152,9 +163,11 @@ def discover() -> list[Check]:
         except ImportError as exc:   # an owner needing an extra that is not installed: its checks are absent
             if exc.name and exc.name.split(".")[0] in ("hwsim", "rtl"):
                 raise
-    order = {m: i for i, m in enumerate(dict.fromkeys(modules))}
+    areas = {a: i for i, a in enumerate([*KINDS, *AREAS])}
+    order = {m: i for i, m in enumerate(dict.fromkeys([*OWNERS, *modules]))}   # peers' data before self-checks
     seq = {name: i for i, name in enumerate(_REGISTRY)}
-    return sorted(_REGISTRY.values(), key=lambda c: (order.get(c.module, len(order)), seq[c.name]))
+    return sorted(_REGISTRY.values(), key=lambda c: (areas.get(c.name.split("/")[0], len(areas)),
+                                                      order.get(c.module, len(order)), seq[c.name]))
 
 
 def _missing(requires: tuple[str, ...]) -> str | None:
@@ -179,6 +192,9 @@ def run_checks(checks: Iterable[Check]) -> list[Result]:
             continue
         try:
             o = c.run()
+        except Skipped as exc:
+            results.append(Result(c.name, c.reference, c.compares, 0, "-", "skipped", str(exc), 0.0, c.module))
+            continue
         except Exception as exc:  # noqa: BLE001 -- reported as the check's failure, with its type
             o = Outcome(0, "-", False, f"raised {type(exc).__name__}: {exc}")
         results.append(Result(c.name, c.reference, c.compares, o.cases, o.agreement, "pass" if o.passed else "FAIL",
@@ -200,6 +216,18 @@ def select(checks: list[Check], *, full: bool = False, only: Iterable[str] = ())
             or any(c.name == p or (c.name.startswith(p) and (full or not c.full)) for p in only)]
 
 
+def validate(*, full: bool = False, only: Iterable[str] = (), wrap=lambda checks: checks) -> list[Result]:
+    """Run the chosen checks (see :func:`select`) and return one :class:`Result` per check in table order; on a
+    default run the long checks are listed with status "--full" (not run). ``wrap`` may wrap the iterable of
+    checks (a progress bar)."""
+    checks = discover()
+    chosen = select(checks, full=full, only=only)
+    done = {r.name: r for r in run_checks(wrap(chosen))}
+    shown = chosen if only else checks
+    return [done.get(c.name) or Result(c.name, c.reference, c.compares, 0, "-", "--full", None, 0.0, c.module)
+            for c in shown]
+
+
 # ------------------------------------------------------------------------------------------ formats
 
 COLUMNS = (("check", "name"), ("reference", "reference"), ("compared", "compares"), ("cases", "cases"),
@@ -207,7 +235,8 @@ COLUMNS = (("check", "name"), ("reference", "reference"), ("compared", "compares
 
 
 def _cells(r: Result) -> list[str]:
-    return [f"{r.cases:,}" if k == "cases" else str(getattr(r, k)) for _, k in COLUMNS]
+    return [(f"{r.cases:,}" if r.status != "--full" else "-") if k == "cases" else str(getattr(r, k))
+            for _, k in COLUMNS]
 
 
 def to_markdown(results: list[Result]) -> str:
@@ -231,20 +260,22 @@ def to_table(results: list[Result], width: int = 40) -> str:
     for r in notes:
         out.append(f"{r.status} {r.name}: {r.disagreement}")
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
-    out.append(f"{counts['pass']} passed, {counts['FAIL']} failed, {counts['skipped']} skipped "
-               f"in {sum(r.seconds for r in results):.1f} s")
+    out.append(f"{counts['pass']} passed, {counts['FAIL']} failed, {counts['skipped']} skipped"
+               + (f", {counts['--full']} long ones not run (--full)" if counts["--full"] else "")
+               + f" in {sum(r.seconds for r in results):.1f} s")
     return "\n".join(out) + "\n"
 
 
 def to_json(results: list[Result]) -> str:
     counts = {s: sum(r.status == s for r in results) for s in STATUSES}
     return json.dumps({"schema_version": 1, "passed": counts["pass"], "failed": counts["FAIL"],
-                       "skipped": counts["skipped"], "checks": [asdict(r) for r in results]}, indent=2) + "\n"
+                       "skipped": counts["skipped"], "not_run": counts["--full"],
+                       "checks": [asdict(r) for r in results]}, indent=2) + "\n"
 
 
 def first_failure(results: list[Result]) -> Result | None:
     return next((r for r in results if r.status == "FAIL"), None)
 
 
-__all__ = ["Check", "Outcome", "Result", "Tally", "check", "discover", "reference_data", "run_checks",
-           "select", "to_json", "to_markdown", "to_table", "first_failure"]
+__all__ = ["Check", "Outcome", "Result", "Skipped", "Tally", "check", "discover", "reference_data", "run_checks",
+           "select", "to_json", "to_markdown", "to_table", "first_failure", "validate"]

@@ -9,7 +9,6 @@ tests/test_edge_moe_loops.py. Expert weight bytes: docs/edge_moe.md "bytes fetch
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hwsim.backends import edge_moe_loops as L
+from hwsim.backends.edge_moe import loop_nest_rows
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.estimate import estimate
 from hwsim.hardware import load_hardware
@@ -35,33 +35,12 @@ def workload(model="m3vit-cityscapes", task="semseg"):
     return build_workload(spec, task=spec.moe.task_index(task))
 
 
-def op_of(row_name: str) -> str:
-    """The workload op a loops-module row belongs to (the backend's mapping, written out)."""
-    name = row_name.removesuffix(".load")
-    name = re.sub(r"\.norms$", ".ln1", name)
-    name = re.sub(r"\.norm1$", ".ln1", name)
-    name = re.sub(r"\.norm2$", ".ln2", name)
-    name = re.sub(r"\.attn\.[qkv]$", ".attn.qkv", name)
-    name = re.sub(r"\.moe\.(gate|zero)$", ".moe.gate", name)
-    return name
-
-
-def expected_rows(expert_tokens, overlap=False) -> dict[str, tuple[int, int]]:
-    image = L.m3vit_image_cycles(L.M3ViTShape(), L.EdgeMoeDesign(loads_overlap_previous_op=overlap), expert_tokens)
-    out: dict[str, list[int]] = {}
-    for r in image.ops:
-        acc = out.setdefault(op_of(r.name), [0, 0])
-        acc[0] += r.ideal
-        acc[1] += r.modelled
-    return {k: tuple(v) for k, v in out.items()}
-
-
 @pytest.mark.parametrize("model,task,tokens,mode", [("m3vit-cityscapes-uniform", "semseg", None, "analytic"),
                                                     ("m3vit-cityscapes-uniform", "semseg", None, "cycle"),
                                                     ("m3vit-cityscapes", "semseg", SEMSEG, "cycle"),
                                                     ("m3vit-cityscapes", "depth", DEPTH, "analytic")])
 def test_every_op_row_equals_the_hls_loop_nest_hand_count(model, task, tokens, mode):
-    expected = expected_rows(tokens)
+    expected = loop_nest_rows(tokens)
     report = estimate(workload(model, task), EdgeMoeConfig(), mode)
     rows = {r.name: (r.counters["ideal_cycles"], r.ticks) for r in report.ops}
     for name, want in expected.items():

@@ -1,9 +1,7 @@
 """rtl.golden.edgemoe_gelu against Edge-MoE's own src/gelu.cpp, compiled with Xilinx's ap_fixed headers and
 run on every Q10.22 word with |x| < 6 plus 65,536 words over the whole range
 (benchmarks/edgemoe_gelu_reference.py -> hwsim/data/reference/edgemoe_gelu_reference.json)."""
-import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -21,7 +21,6 @@ float32 runs (the modules' default dtype) are recorded too: what the real code g
 """
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
