@@ -26,13 +26,14 @@ op. So an imported timm ``vit_base_patch16_224`` gives exactly the zoo's ``vit-b
 
 Data flow (``Op.reads``): every tensor remembers the ops that produced it; an op reads the producers of its
 tensor inputs, and a call that emits no op (a view, a folded bias, a concatenation) passes its inputs'
-producers on to its outputs. An attention call reads Q and K (Q.K^T), then its scores, then V (A.V). The
-lowering keeps a reference to every tensor it has seen during the pass (tensor ids must stay unique), so the
-memory of a real (not ``meta``) model's activations is held until the import ends.
+producers on to its outputs. An attention call reads Q and K (Q.K^T), then its scores, then V (A.V). Producers
+are kept by tensor id and dropped when the tensor is freed (a weak-reference finalizer), so a later tensor
+that reuses the id never inherits them and no activation is kept alive.
 """
 from __future__ import annotations
 
 import difflib
+import weakref
 from dataclasses import replace
 from math import prod
 
@@ -84,8 +85,9 @@ class _Lowering:
             self.ops[i] = replace(self.ops[i], reads=r)
         made = (self.ops[-1].name,) if len(new) else reads
         for t in self.tensors(out):
+            if id(t) not in self.src:
+                weakref.finalize(t, self.src.pop, id(t), None)
             self.src[id(t)] = made
-            self.keep.append(t)
 
     def is_weight(self, t) -> bool:
         return isinstance(t, self.torch.Tensor) and id(t) in self.weight_ids
