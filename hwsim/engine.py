@@ -302,9 +302,10 @@ class DataflowGraph(TaskGraph):
     Resources: tasks of one op on one resource keep the block's order. Across ops, a resource serves ops in
     program order (the block order), as in :class:`TaskGraph`, unless it is named in ``queued``: a queued
     resource (a co-processor taking work from any op whose inputs are ready) serves tasks in the order they
-    become ready, ties in program order (:func:`schedule_ready_order`). So an op never starts before its
-    producers end, an op on its own resources overlaps the ops before it that it does not read, and a queued
-    resource lets a later, independent op run ahead of an earlier op still waiting for its inputs. With no
+    become ready, ties in program order (:func:`schedule_ready_order`; the sync resource is never queued). So
+    an op never starts before its producers end, an op on its own resources overlaps the ops before it that it
+    does not read, and a queued resource lets a later, independent op run ahead of an earlier op still waiting
+    for its inputs. With no
     queued resource and ``producers=None`` everywhere the schedule is exactly :class:`TaskGraph`'s.
 
     The timeline keeps program order (op ``i``'s tasks are ``op_task_range[i]``) and ``op_end(i)`` is the
@@ -320,9 +321,9 @@ class DataflowGraph(TaskGraph):
 
     def add_block(self, block: TaskBlock, producers: tuple[int, ...] | None = None) -> None:
         base, prev_sync, op = self._n, self._prev_sync, len(self._exits)
-        super().add_block(block)
         if producers is not None and any(not 0 <= p < op for p in producers):
             raise ValueError(f"op {op}: producers {producers} must be earlier ops")
+        super().add_block(block)
         entry = [prev_sync] if producers is None else sorted({e for p in producers for e in self._exits[p]})
         entry = [e for e in entry if e >= 0]
         for row in block.deps.tolist():
@@ -342,7 +343,7 @@ class DataflowGraph(TaskGraph):
         (computed when not given)."""
         if res is None:
             res = TaskGraph.schedule(self).res
-        queued = {self.resources.index(r) for r in self.queued if r in self.resources}
+        queued = {self.resources.index(r) for r in self.queued if r in self.resources and r != self.SYNC}
         op_of = np.empty(len(res), np.int64)
         for i, (lo, hi) in enumerate(self.op_task_range):
             op_of[lo:hi + 1] = i
