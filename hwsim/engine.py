@@ -17,6 +17,7 @@ its ``deps`` array); blocks of different widths are padded to the widest when sc
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -246,3 +247,119 @@ class Timeline:
                            "args": {"op": op, "cycles": int(self.cycles[i])}})
         with open(path, "w") as f:
             json.dump({"traceEvents": events, "displayTimeUnit": "ns"}, f)
+
+
+# ---- data-flow issue (opt-in per backend: ``Backend.dataflow``) ---------------------------------------------
+
+def schedule_ready_order(res, cycles, deps, n_res):
+    """(start, end) ticks when every resource serves its tasks in the order they become ready (all their
+    dependencies ended), ties by task index, one at a time and without pre-emption: a task starts at
+    max(its ready time, the end of the task its resource served before it). ``deps`` is one sequence of task
+    indices per task (any order; no cycles). Plain Python with a heap of (ready, index): the ready times of
+    popped tasks never decrease (a task becomes ready at the end of a dependency popped before it), so each
+    resource sees its tasks in ready order. With a dependency from each task on the previous task of its
+    resource it is exactly :func:`schedule_reference`."""
+    import heapq
+    n = len(res)
+    succ: list[list[int]] = [[] for _ in range(n)]
+    waiting = [0] * n
+    for i, ds in enumerate(deps):
+        for d in set(int(d) for d in ds):
+            succ[d].append(i)
+            waiting[i] += 1
+    ready = [0] * n
+    heap = [(0, i) for i in range(n) if not waiting[i]]
+    free = [0] * n_res
+    start = np.zeros(n, np.int64)
+    end = np.zeros(n, np.int64)
+    done = 0
+    while heap:
+        t, i = heapq.heappop(heap)
+        r = int(res[i])
+        s = max(t, free[r])
+        e = s + int(cycles[i])
+        start[i], end[i], free[r] = s, e, e
+        done += 1
+        for j in succ[i]:
+            ready[j] = max(ready[j], e)
+            waiting[j] -= 1
+            if not waiting[j]:
+                heapq.heappush(heap, (ready[j], j))
+    if done != n:
+        raise ValueError("the task dependencies contain a cycle")
+    return start, end
+
+
+class DataflowGraph(TaskGraph):
+    """A :class:`TaskGraph` whose ops wait for the ops they read instead of the previous op.
+
+    ``add_block(block, producers)``: the block's PREV dependencies point at the ends of the ops with indices
+    ``producers`` (every resource's last task of each; ``()``: the op reads nothing earlier and starts at 0),
+    or, with ``producers=None`` (the workload does not say), at the previous op's completion, which is the
+    completion of every op before it (ops complete in program order: each op's zero-tick sync task follows the
+    previous one's), as in :class:`TaskGraph`.
+
+    Resources: tasks of one op on one resource keep the block's order. Across ops, a resource serves ops in
+    program order (the block order), as in :class:`TaskGraph`, unless it is named in ``queued``: a queued
+    resource (a co-processor taking work from any op whose inputs are ready) serves tasks in the order they
+    become ready, ties in program order (:func:`schedule_ready_order`; the sync resource is never queued). So
+    an op never starts before its producers end, an op on its own resources overlaps the ops before it that it
+    does not read, and a queued resource lets a later, independent op run ahead of an earlier op still waiting
+    for its inputs. With no
+    queued resource and ``producers=None`` everywhere the schedule is exactly :class:`TaskGraph`'s.
+
+    The timeline keeps program order (op ``i``'s tasks are ``op_task_range[i]``) and ``op_end(i)`` is the
+    completion of ops 0..i (monotone), so per-op contributions ``op_end(i) - op_end(i - 1)`` still add up to
+    the makespan.
+    """
+
+    def __init__(self, queued: tuple[str, ...] = ()):
+        super().__init__()
+        self.queued = tuple(queued)
+        self._deps: list[list[int]] = []        # global dependencies per task, sync tasks included
+        self._exits: list[list[int]] = []       # per op: its last task on each resource
+
+    def add_block(self, block: TaskBlock, producers: tuple[int, ...] | None = None) -> None:
+        base, prev_sync, op = self._n, self._prev_sync, len(self._exits)
+        if producers is not None and any(not 0 <= p < op for p in producers):
+            raise ValueError(f"op {op}: producers {producers} must be earlier ops")
+        super().add_block(block)
+        entry = [prev_sync] if producers is None else sorted({e for p in producers for e in self._exits[p]})
+        entry = [e for e in entry if e >= 0]
+        for row in block.deps.tolist():
+            deps = [d + base for d in row if d >= 0]
+            if PREV in row:
+                deps += entry
+            self._deps.append(deps)
+        exits = [int(np.flatnonzero(block.res == r)[-1]) + base for r in range(len(block.resource))
+                 if (block.res == r).any()]
+        self._deps.append(exits)                # the sync task
+        self._exits.append(exits or [base + len(block)])
+
+    def dependencies(self, res: np.ndarray | None = None) -> list[list[int]]:
+        """Every task's dependencies as :func:`schedule_ready_order` sees them: the blocks' own, the producers',
+        the previous task on the same resource within an op, and the previous task on the same resource
+        across ops for every resource not queued (the sync resource included). ``res``: the resource column
+        (computed when not given)."""
+        if res is None:
+            res = TaskGraph.schedule(self).res
+        queued = {self.resources.index(r) for r in self.queued if r in self.resources and r != self.SYNC}
+        op_of = np.empty(len(res), np.int64)
+        for i, (lo, hi) in enumerate(self.op_task_range):
+            op_of[lo:hi + 1] = i
+        last: dict[int, int] = {}                 # resource -> the last task added on it
+        out = []
+        for i, r in enumerate(res.tolist()):
+            deps = list(self._deps[i])
+            j = last.get(r)
+            if j is not None and (r not in queued or op_of[j] == op_of[i]):
+                deps.append(j)
+            last[r] = i
+            out.append(deps)
+        return out
+
+    def schedule(self) -> "Timeline":
+        timeline = TaskGraph.schedule(self)       # the task columns (and the program-order schedule, replaced)
+        start, end = schedule_ready_order(timeline.res, timeline.cycles, self.dependencies(timeline.res),
+                                          len(self.resources))
+        return dataclasses.replace(timeline, start=start, end=end)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from hwsim import MODES
 from hwsim.backends.base import OpCost, check_supported
-from hwsim.engine import TaskGraph, Timeline
+from hwsim.engine import DataflowGraph, TaskGraph, Timeline
 from hwsim.errors import UnknownName
 from hwsim.kinds import backend_for
 from hwsim.report import KindInfo, OpRow, Report
@@ -52,8 +52,10 @@ def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool
     backend, the op kinds and the first op names. cycle mode: every op is lowered to tasks and the
     engine schedules them; an op's ticks are its contribution to the makespan (completion of this op
     minus completion of the previous one), and an op that took longer than its ideal latency is
-    bound by ``memory`` (it waited for another resource). analytic mode: the backend's closed form per
-    op; ops run back to back. Static power (W) is charged over each op's latency.
+    bound by ``memory`` (it waited for another resource). A backend with ``dataflow`` set lets each op wait
+    for the ops it reads instead of the previous op (:class:`hwsim.engine.DataflowGraph`); the contribution
+    is then the op's completion beyond every earlier op's. analytic mode: the backend's closed form per op;
+    ops run back to back. Static power (W) is charged over each op's latency.
     """
     if mode not in MODES:
         raise UnknownName("mode", mode, MODES)
@@ -67,13 +69,18 @@ def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool
         costs = backend.analytic_many(workload.ops, hw)
         rows = [_row(op, c, c.ticks, info, static, False) for op, c in zip(workload.ops, costs)]
     else:
-        graph = TaskGraph()
+        dataflow = getattr(backend, "dataflow", False)
+        graph = DataflowGraph(backend.dataflow_queued) if dataflow else TaskGraph()
+        producers = workload.producers() if dataflow else None
         costs = []
         # a backend may lower the sequence at once (``lower_many``: e.g. systolic fusion needs neighbours)
         lowered = backend.lower_many(workload.ops, hw) if hasattr(backend, "lower_many") else \
             (backend.lower(op, hw) for op in workload.ops)
-        for block, cost in lowered:
-            graph.add_block(block)
+        for i, (block, cost) in enumerate(lowered):
+            if dataflow:
+                graph.add_block(block, producers[i])
+            else:
+                graph.add_block(block)
             costs.append(cost)
         timeline = graph.schedule()
         prev_end = 0

@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from hwsim.engine import MAX_DEPS, NONE, PREV, TaskGraph, _schedule, make_block, schedule_reference
+from hwsim.engine import (MAX_DEPS, NONE, PREV, DataflowGraph, TaskGraph, _schedule, make_block,
+                          schedule_ready_order, schedule_reference)
 
 
 def test_in_order_per_resource_and_dependencies():
@@ -74,3 +75,123 @@ def test_chrome_trace_per_op_spans_each_resource_with_its_busy_ticks(tmp_path):
     got = sorted((e["name"], e["tid"], e["ts"], e["dur"], e["args"]["busy_ticks"], e["args"]["tasks"]) for e in events)
     dram, array = 1, 2   # thread ids: resources in order of first use after the sync resource
     assert got == [("a", dram, 0.0, 0.019, 14, 2), ("a", array, 0.01, 0.005, 5, 1), ("b", array, 0.019, 0.007, 7, 1)]
+
+
+# ---- data-flow issue (DataflowGraph, opt-in per backend) ----------------------------------------------------
+
+def _random_program(rng, n_ops, resources=("dram", "array", "vector")):
+    """Random well-formed blocks (every task depends on PREV or on an earlier task of its block, as the
+    backends' blocks do) and random producers (each op reads a random subset of earlier ops, or says nothing)."""
+    blocks, producers = [], []
+    for op in range(n_ops):
+        tasks = []
+        for i in range(int(rng.integers(1, 5))):
+            res = resources[int(rng.integers(0, len(resources)))]
+            deps = [PREV] if i == 0 or rng.random() < 0.3 else []
+            deps += sorted({int(d) for d in rng.integers(0, i, int(rng.integers(1, 3)))}) if i else []
+            tasks.append((res, int(rng.integers(0, 30)), deps, "t"))
+        blocks.append(make_block(resources, tasks))
+        r = rng.random()
+        producers.append(None if r < 0.2 else () if r < 0.3 or op == 0 else
+                         tuple(sorted({int(p) for p in rng.integers(0, op, int(rng.integers(1, 4)))})))
+    return blocks, producers
+
+
+def _dataflow(blocks, producers, queued=()):
+    g = DataflowGraph(queued)
+    for b, p in zip(blocks, producers):
+        g.add_block(b, p)
+    return g
+
+
+def test_dataflow_without_producers_or_queues_is_the_program_order_schedule():
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        blocks, _ = _random_program(rng, int(rng.integers(1, 12)))
+        g = TaskGraph()
+        for b in blocks:
+            g.add_block(b)
+        t0, t1 = g.schedule(), _dataflow(blocks, [None] * len(blocks)).schedule()
+        assert t1.start.tolist() == t0.start.tolist() and t1.end.tolist() == t0.end.tolist()
+
+
+def test_dataflow_schedule_is_schedule_reference_on_its_own_dependencies():
+    """With no queued resource every resource is chained in program order, so serving tasks in ready order is
+    the one-pass rule over the graph's dependencies (producers' ends, resource chains, sync chain)."""
+    rng = np.random.default_rng(11)
+    for _ in range(40):
+        blocks, producers = _random_program(rng, int(rng.integers(1, 15)))
+        g = _dataflow(blocks, producers)
+        t = g.schedule()
+        deps = g.dependencies()
+        arr = np.full((len(deps), max(map(len, deps), default=1) or 1), NONE, np.int64)
+        for i, d in enumerate(deps):
+            arr[i, :len(d)] = d
+        s, e = schedule_reference(t.res, t.cycles, arr, len(g.resources))
+        assert t.start.tolist() == s.tolist() and t.end.tolist() == e.tolist()
+
+
+@pytest.mark.parametrize("queued", [(), ("vector",), ("array", "vector"), ("dram", "array", "vector")])
+def test_a_dependent_op_never_starts_before_its_producers_end(queued):
+    rng = np.random.default_rng(len(queued))
+    for _ in range(40):
+        blocks, producers = _random_program(rng, int(rng.integers(1, 15)))
+        t = _dataflow(blocks, producers, queued).schedule()
+        ends = [int(t.end[lo:hi].max(initial=0)) for lo, hi in t.op_ranges]
+        for i, (lo, hi) in enumerate(t.op_ranges):
+            before = range(i) if producers[i] is None else producers[i]   # None: every earlier op
+            assert all(int(t.start[lo:hi].min(initial=ends[i])) >= ends[p] for p in before)
+        for r in range(1, len(t.resources)):    # one task at a time on every resource
+            on = np.flatnonzero(t.res == r)
+            order = np.lexsort((t.end[on], t.start[on]))     # zero-tick tasks first at equal starts
+            assert (t.start[on][order][1:] >= t.end[on][order][:-1]).all()
+        assert [t.op_end(i) for i in range(len(blocks))] == sorted(t.op_end(i) for i in range(len(blocks)))
+        assert t.makespan == t.op_end(len(blocks) - 1)
+
+
+def test_a_queued_resource_serves_ready_work_first_and_an_independent_op_overlaps():
+    """ln; v = a long optical task then its post-processing on the co-processor; qk reads only ln; av reads
+    v and qk. Program order: qk waits behind v's post-processing, 5 + 100 + 7 + 20 + 3 = 135. With the
+    co-processor queued, qk runs at 5..25 during v's 100 ticks and the run is the critical path
+    ln -> v -> post -> av = 5 + 100 + 7 + 3 = 115."""
+    blocks = [make_block(["electronic"], [("electronic", 5, [PREV], "ln")]),
+              make_block(["optical", "electronic"], [("optical", 100, [PREV], "pass"), ("electronic", 7, [0], "post")]),
+              make_block(["electronic"], [("electronic", 20, [PREV], "qk")]),
+              make_block(["electronic"], [("electronic", 3, [PREV], "av")])]
+    producers = [(), (0,), (0,), (1, 2)]
+    program = TaskGraph()
+    for b in blocks:
+        program.add_block(b)
+    assert program.schedule().makespan == 135
+    assert _dataflow(blocks, producers).schedule().makespan == 135        # in program order qk still waits
+    t = _dataflow(blocks, producers, queued=("electronic",)).schedule()
+    assert t.makespan == 115
+    qk = t.op_ranges[2][0]
+    assert (int(t.start[qk]), int(t.end[qk])) == (5, 25)
+    assert [t.op_end(i) for i in range(4)] == [5, 112, 112, 115]
+
+
+def test_producers_must_be_earlier_ops():
+    g = DataflowGraph()
+    g.add_block(make_block(["array"], [("array", 1, [PREV], "x")]))
+    with pytest.raises(ValueError, match="earlier ops"):
+        g.add_block(make_block(["array"], [("array", 1, [PREV], "x")]), (1,))
+
+
+def test_ready_order_serves_each_resource_by_ready_time_then_index_without_idling():
+    """The whole definition of schedule_ready_order, checked on random graphs: per resource, tasks in order of
+    (ready time = last dependency's end, index), each starting at max(ready, the previous one's end)."""
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        n = int(rng.integers(1, 200))
+        res = rng.integers(0, 3, n)
+        cyc = rng.integers(0, 40, n)
+        deps = [sorted({int(d) for d in rng.integers(0, i, int(rng.integers(0, 4)))}) if i else [] for i in range(n)]
+        start, end = schedule_ready_order(res, cyc, deps, 3)
+        ready = [max([int(end[d]) for d in ds], default=0) for ds in deps]
+        assert (end - start == cyc).all()
+        for r in range(3):
+            prev_end = 0
+            for i in sorted(np.flatnonzero(res == r).tolist(), key=lambda i: (ready[i], i)):
+                assert start[i] == max(ready[i], prev_end)
+                prev_end = int(end[i])

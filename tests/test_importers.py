@@ -119,6 +119,23 @@ def test_onnx_export_imports_to_the_same_ops(tmp_path):
     torch.onnx.export(model, (torch.zeros(1, 3, 32, 32),), str(f), dynamo=False, opset_version=17)
     w_onnx, w_torch = load_workload(str(f)), from_module(model, (3, 32, 32))
     assert [key(op) for op in w_onnx] == [key(op) for op in w_torch]
+    assert w_onnx.producers() == w_torch.producers()      # the same data-flow graph from node names
+
+
+def test_module_data_flow_follows_the_tensors():
+    """Each op reads the ops whose outputs reach it through views, folded biases and concatenations: Q.K^T reads the
+    qkv projection, A.V the softmax and qkv (V), the residual add the projection and the block input (the patch
+    embedding behind the class-token concat)."""
+    torch = pytest.importorskip("torch")
+    from hwsim.workload.importers.torch_import import from_module
+    ops = {op.name: set(op.reads) for op in from_module(_tiny_vit(torch), (3, 32, 32))}
+    assert ops["patch_embed"] == set()
+    assert ops["layer0.ln1"] == {"patch_embed"}
+    assert ops["layer0.attn.qk"] == {"layer0.attn.qkv"}
+    assert ops["layer0.attn.av"] == {"layer0.attn.softmax", "layer0.attn.qkv"}
+    assert ops["layer0.add1"] == {"layer0.attn.proj", "patch_embed"}
+    assert ops["layer1.add2"] == {"layer1.mlp.fc2", "layer1.add1"}
+    assert ops["head"] == {"norm"}
 
 
 def test_not_onnx_file_is_one_line(tmp_path):
@@ -134,7 +151,16 @@ def test_timm_vit_b16_is_the_zoo_vit_b16():
     pytest.importorskip("timm")
     imported, zoo = load_workload("timm:vit_base_patch16_224"), load_workload("vit-b16")
     assert [key(op) for op in imported] == [key(op) for op in zoo]
+    assert imported.producers() == zoo.producers()        # the builder's data-flow graph is timm's
     assert imported.macs == zoo.macs == 17_563_828_224
+
+
+@pytest.mark.parametrize("timm_name, zoo", [("resnet18", "resnet18"), ("deit_small_patch16_224", "deit-s16")])
+def test_timm_data_flow_graph_is_the_zoo_builders(timm_name, zoo):
+    """Shortcuts (ResNet's downsample reads the block input) and attention edges, traced from timm's forward pass,
+    equal the ones the zoo's builders write by hand."""
+    pytest.importorskip("timm")
+    assert load_workload(f"timm:{timm_name}").producers() == load_workload(zoo).producers()
 
 
 def test_timm_swin_t_is_the_zoo_swin_t():

@@ -105,6 +105,12 @@ class BackendBase:
     size_units: ClassVar[tuple[str, ...]] = ("area_mm2",)
     counter_units: ClassVar[Mapping[str, str]] = {}
     static_component: ClassVar[str] = "leakage"
+    # Cycle mode, data-flow issue (opt-in; hwsim.engine.DataflowGraph): when True, an op's first tasks wait for
+    # the ops it reads (``Workload.producers()``) instead of the previous op, so it overlaps earlier ops it does
+    # not read; resources serve ops in program order except those in ``dataflow_queued``, which serve tasks in
+    # the order they become ready. Off by default: every other backend's schedule is the program-order one.
+    dataflow: ClassVar[bool] = False
+    dataflow_queued: ClassVar[tuple[str, ...]] = ()
 
     def supports(self, op: Op) -> bool:
         return isinstance(op, self.op_types)

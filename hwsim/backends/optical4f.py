@@ -27,8 +27,13 @@ Analytic mode: an optical op takes max(sum over passes of the slowest stage, pos
 (frame level): an optical op is a pipeline of up to ``MAX_CHUNKS`` chunks of passes (a chunk = consecutive
 passes; exact per pass below that), DAC(j) -> optical(j) -> ADC(j) -> post(j), each stage in order on its
 resource, so the DAC writes of chunk j + 1, the optical frames of chunk j and the readout and electronic
-post-processing of chunk j - 1 overlap; the engine adds the pipeline's fill and drain. Ops follow program
-order (the workload carries no data-flow graph, so two optical ops never overlap each other).
+post-processing of chunk j - 1 overlap; the engine adds the pipeline's fill and drain. Ops issue by data flow
+(``dataflow``, :class:`hwsim.engine.DataflowGraph`): an op waits for the ops it reads, not for the previous
+op. The optical path (``dac``, ``optical``, ``adc``) serves ops in program order, one kernel set after
+another, so two optical ops' passes never interleave (the kernel-load count stays per op) but an optical op's
+DAC writes start as soon as the previous optical op's are done; the co-processor (``electronic``) is queued:
+it runs whatever work is ready first, so an electronic op that does not read an optical op runs during that
+op's passes (ConvShareViT: Q.K^T and softmax during v's passes), ahead of v's post-processing.
 
 Energy per op: laser (``laser_power_w / optical_efficiency`` over lit time), input and Fourier modulators and
 camera (their power over lit time), DAC (pJ per modulator pixel written), ADC (pJ per camera pixel read),
@@ -125,6 +130,8 @@ class Optical4fBackend(BackendBase):
     size_units = ("modulator_px",)
     counter_units = COUNTER_UNITS
     static_component = "static"
+    dataflow = True
+    dataflow_queued = ("electronic",)
 
     # ---- helpers ---------------------------------------------------------------------------------------
     @staticmethod

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hwsim.errors import HwsimError
 from hwsim.workload.blocks import Emitter
 from hwsim.workload.ops import Conv2d, Op
 from hwsim.workload.spec import ModelSpec
@@ -40,6 +41,25 @@ class Workload:
 
     def __iter__(self):
         return iter(self.ops)
+
+    def producers(self) -> tuple[tuple[int, ...] | None, ...]:
+        """The data-flow graph: per op, the indices of the ops it reads (``Op.reads`` resolved, ascending), or
+        None where the op does not say (it then depends on every op before it). A name refers to the latest
+        op of that name before the reader. Raises HwsimError naming the op and the name when a read names no
+        earlier op (a later op, itself, or nothing)."""
+        latest: dict[str, int] = {}
+        out: list[tuple[int, ...] | None] = []
+        for i, op in enumerate(self.ops):
+            if op.reads is None:
+                out.append(None)
+            else:
+                missing = [r for r in op.reads if r not in latest]
+                if missing:
+                    raise HwsimError(f"workload {self.model}: op '{op.name}' reads '{missing[0]}', which is not an "
+                                     f"op before it")
+                out.append(tuple(sorted({latest[r] for r in op.reads})))
+            latest[op.name] = i
+        return tuple(out)
 
     def expert_loads(self) -> dict[int, dict[int, int]]:
         """{layer: {expert: rows}} of the MoE layers: the rows (tokens) each active expert's first GEMM
@@ -92,7 +112,8 @@ def build_workload(spec, task: int | None = None) -> Workload:
     em.ops.append(Conv2d(name="patch_embed", in_ch=spec.in_chans, out_ch=d, in_h=g, in_w=spec.width, kernel=spec.patch,
                          stride=spec.patch, count=b, bits=spec.bits("matmul", "patch_embed"),
                          out_bits=spec.bits("matmul", "patch_embed"), block="embed", weight="patch_embed",
-                         arith=spec.gemm_arith("conv2d", "patch_embed")))
+                         arith=spec.gemm_arith("conv2d", "patch_embed"), reads=()))
+    x = ("patch_embed",)     # the ops producing the residual stream (the data-flow graph: Op.reads)
     kinds = spec.head_kinds()
     reduce = spec.token_reduction.resolve(spec.depth, []) if spec.token_reduction else {}
     moe_layers = spec.moe.check(spec.depth, []) if spec.moe else ()
@@ -103,51 +124,54 @@ def build_workload(spec, task: int | None = None) -> Workload:
         if spec.token_keep is not None:
             t = _layer_tokens(spec, i)
         p = f"layer{i}."
-        em.norm(p + "ln1", i, "attn", b * t, d, out=("matmul", "qkv"))
-        em.attention(p + "attn.", i, t, d, h, kinds[i], extra_tokens=extra, hilo=(spec.hilo_alpha, spec.hilo_window),
-                     dwconv_kernel=spec.dwconv_kernel)
-        em.eltwise(p + "add1", i, "attn", b * t * d)
+        em.norm(p + "ln1", i, "attn", b * t, d, out=("matmul", "qkv"), reads=x)
+        attn = em.attention(p + "attn.", i, t, d, h, kinds[i], extra_tokens=extra,
+                            hilo=(spec.hilo_alpha, spec.hilo_window), dwconv_kernel=spec.dwconv_kernel)
+        em.eltwise(p + "add1", i, "attn", b * t * d, reads=attn + x)
+        x = em.last
         if i in reduce:
             action, amount = reduce[i]
             sp = p + "select."
             if action == "evit":
-                t = em.evit(sp, i, t, extra, h, d, amount)
+                t = em.evit(sp, i, t, extra, h, d, amount, x=x)
             elif action == "prune":
-                t = em.prune(sp, i, t, extra, h, d, amount)
+                t = em.prune(sp, i, t, extra, h, d, amount, x=x)
             else:
-                t = em.merge(sp, i, t, extra, d, amount)
-        em.norm(p + "ln2", i, "mlp", b * t, d, out=("matmul", "fc1"))
+                t = em.merge(sp, i, t, extra, d, amount, x=x)
+            x = em.out
+        em.norm(p + "ln2", i, "mlp", b * t, d, out=("matmul", "fc1"), reads=x)
         if i in moe_layers:
             em.moe(p + "moe.", i, t, d, spec.moe.hidden or spec.mlp_hidden, spec.moe, task, first_layer=moe_layers[0])
-            em.eltwise(p + "add2", i, "moe", b * t * d)
+            em.eltwise(p + "add2", i, "moe", b * t * d, reads=em.last + x)
         else:
-            em.mlp(p + "mlp.", i, b * t, d, spec.mlp_hidden)
-            em.eltwise(p + "add2", i, "mlp", b * t * d)
+            em.eltwise(p + "add2", i, "mlp", b * t * d, reads=em.mlp(p + "mlp.", i, b * t, d, spec.mlp_hidden) + x)
+        x = em.last
         if i in exits:
-            _exit_head(em, spec, i, t, sorted(exits).index(i), len(exits))
+            _exit_head(em, spec, i, t, sorted(exits).index(i), len(exits), x)
     if spec.final_norm:
-        em.norm("norm", None, "norm", b * t, d, out=("matmul", "head"))
+        em.norm("norm", None, "norm", b * t, d, out=("matmul", "head"), reads=x)
+        x = em.last
     if spec.num_classes:
-        em.linear("head", "head", None, "head", b, d, spec.num_classes, out=("matmul", "head"))
+        em.linear("head", "head", None, "head", b, d, spec.num_classes, out=("matmul", "head"), reads=x)
     return Workload(model=spec.name, ops=tuple(em.ops), batch=b,
                     exits=tuple(ExitPoint(layer, float(pr)) for layer, pr in sorted(exits.items())))
 
 
-def _exit_head(em: Emitter, spec: ModelSpec, i: int, t: int, index: int, n_exits: int) -> None:
+def _exit_head(em: Emitter, spec: ModelSpec, i: int, t: int, index: int, n_exits: int, x: tuple) -> None:
     """Exit head after layer ``i``. ``linear``: LayerNorm of the class token + classifier.
     ``lgvit`` (code lostsword/LGViT ``models/deit_highway/highway.py``, ``DeiTHighway_v2`` with the
     8-exit list of ``modeling_highway_deit.py`` lines 71-80): exits in the first half get the local
     perception head ``conv1_1`` / ``conv2_1`` (1x1 conv, GELU, BN, [3x3 depthwise, GELU, BN], 1x1 conv,
     BN, residual), the second half the global aggregation head (``GlobalSparseAttn``: stride-r
     subsampling, r = 2 then 3, 8 heads); then average pooling over patch tokens and the classifier on
-    pooled + class token."""
+    pooled + class token. ``x``: the ops producing the layer's output, which the head reads."""
     b, d, p = em.b, spec.dim, f"layer{i}.exit."
     patches = t - spec.extra_tokens
     if spec.early_exit.head == "lgvit":
         side = int(round(patches ** 0.5))
         quarter = max(1, n_exits // 4)
         if index < 2 * quarter:
-            em.conv(p + "conv1", i, "exit", d, d, side, 1, out=("gelu", ""))
+            em.conv(p + "conv1", i, "exit", d, d, side, 1, out=("gelu", ""), reads=x)
             em.act(p + "gelu1", i, "exit", b * patches * d, variant="gelu", out=("layernorm", ""))
             em.norm(p + "bn1", i, "exit", b * patches, d, norm="batchnorm")
             if index < quarter:
@@ -156,17 +180,18 @@ def _exit_head(em: Emitter, spec: ModelSpec, i: int, t: int, index: int, n_exits
                 em.norm(p + "bn2", i, "exit", b * patches, d, norm="batchnorm")
             em.conv(p + "conv2", i, "exit", d, d, side, 1, out=("layernorm", ""))
             em.norm(p + "bn3", i, "exit", b * patches, d, norm="batchnorm", out=("eltwise", ""))
-            em.eltwise(p + "add", i, "exit", b * patches * d, out=("eltwise", ""))
+            em.eltwise(p + "add", i, "exit", b * patches * d, out=("eltwise", ""), reads=em.last + x)
         else:
             r = 2 if index < 3 * quarter else 3
             sub = (-(-side // r)) ** 2   # AvgPool2d(1, r): ceil(side / r) per edge
             heads = 8                    # GlobalSparseAttn default num_heads (highway.py)
-            em.linear(p + "qkv", "exit", i, "exit", b * sub, d, 3 * d, out=("matmul", "exit"))
+            em.linear(p + "qkv", "exit", i, "exit", b * sub, d, 3 * d, out=("matmul", "exit"), reads=x)
             em.attn_core(p, i, "softmax", sub, sub, d // heads, b * heads, block="exit")
             em.linear(p + "proj", "exit", i, "exit", b * sub, d, d, out=("eltwise", ""))
             patches = sub
         em.eltwise(p + "pool", i, "exit", b * patches * d, op="mean", out=("matmul", "exit"))
-        em.linear(p + "head", "exit", i, "exit", b, d, spec.num_classes or 1, out=("matmul", "exit"))
+        em.linear(p + "head", "exit", i, "exit", b, d, spec.num_classes or 1, out=("matmul", "exit"),
+                  reads=em.last + x)    # pooled patch tokens + the class token
         return
-    em.norm(p + "norm", i, "exit", b, d, out=("matmul", "exit"))
+    em.norm(p + "norm", i, "exit", b, d, out=("matmul", "exit"), reads=x)
     em.linear(p + "head", "exit", i, "exit", b, d, spec.num_classes or 1, out=("matmul", "exit"))

@@ -236,7 +236,8 @@ def build_net(spec: NetSpec, task=None):
     width = c * s * s
     if h.pool != "none" and s > 1:
         em.ops.append(Pool(name="pool", channels=c, in_h=s, in_w=s, kernel=s, stride=s, n=b * c * s * s, op=h.pool,
-                           count=1, block="head", bits=spec.bits("eltwise"), out_bits=spec.bits("matmul", "head")))
+                           count=1, block="head", bits=spec.bits("eltwise"), out_bits=spec.bits("matmul", "head"),
+                           reads=em.last))
         width = c
     elif h.pool != "none":
         width = c
@@ -266,7 +267,7 @@ def _norm_act(em: Emitter, p: str, layer, block: str, rows: int, c: int, norm: s
 
 def _pool(em: Emitter, name: str, layer, block: str, c: int, s: int, kind: str, k: int, stride: int, pad: int) -> int:
     op = Pool(name=name, channels=c, in_h=s, in_w=s, kernel=k, stride=stride, padding=pad, n=0, op=kind,
-              layer=layer, block=block)
+              layer=layer, block=block, reads=em.last)
     n = em.b * c * op.out_h * op.out_w * k * k
     em.ops.append(dataclasses.replace(op, n=n, bits=em.spec.bits("eltwise", "", layer),
                                       out_bits=em.spec.bits("matmul", "", layer)))
@@ -286,9 +287,11 @@ def _downsample(em: Emitter, p: str, stg: StageSpec, c: int, s: int) -> tuple[in
         # LITv2 DTM (code ziplab/LITv2 classification/models/patch_embed.py class DTM): offsets from a 2x2
         # stride-2 conv (DeformConv2dPack: 2 * k * k = 8 offset channels), bilinear sampling of 4 taps per
         # kernel point, the 2x2 stride-2 deformable conv C -> 2C, BatchNorm, GELU
+        x = em.last
         off = em.conv(p + "offset", None, "downsample", c, 2 * 2 * 2, s, 2, stride=2, out=("eltwise", ""))
         so = off.out_h
-        em.eltwise(p + "sample", None, "downsample", b * so * so * 4 * c * 4, op="bilinear", out=("matmul", ""))
+        em.eltwise(p + "sample", None, "downsample", b * so * so * 4 * c * 4, op="bilinear", out=("matmul", ""),
+                   reads=(off.name,) + x)
         em.conv(p + "dconv", None, "downsample", c, stg.dim, s, 2, stride=2, out=("eltwise", ""))
         em.norm(p + "bn", None, "downsample", b * so * so, stg.dim, norm="batchnorm", out=("gelu", ""))
         em.act(p + "gelu", None, "downsample", b * so * so * stg.dim, variant="gelu", out=("layernorm", ""))
@@ -331,31 +334,37 @@ def _convshare(em: Emitter, p: str, layer: int, stg: StageSpec, c: int, s: int):
     t = s * s + 1
     k = stg.kernel
     conv = dict(groups=t, attention="shared_dwconv", **_same(k))
+    x = em.last
     em.norm(p + "ln1", layer, "attn", b * t, d, out=("matmul", "qkv"))
     for r in ("q", "k", "v"):
-        em.conv(f"{p}attn.{r}", layer, "attn", t, t, side, k, role="qkv", out=("matmul", "qk"), **conv)
-    em.attn_core(p + "attn.", layer, "softmax", t, t, d // heads, b * heads)
+        em.conv(f"{p}attn.{r}", layer, "attn", t, t, side, k, role="qkv", out=("matmul", "qk"), reads=(p + "ln1",),
+                **conv)
+    em.attn_core(p + "attn.", layer, "softmax", t, t, d // heads, b * heads, q=(p + "attn.q",), k=(p + "attn.k",),
+                 v=(p + "attn.v",))
     em.conv(p + "attn.proj", layer, "attn", t, t, side, k, role="proj", out=("eltwise", ""), **conv)
-    em.eltwise(p + "add1", layer, "attn", b * t * d)
+    em.eltwise(p + "add1", layer, "attn", b * t * d, reads=em.last + x)
+    x = em.last
     em.norm(p + "ln2", layer, "mlp", b * t, d, out=("matmul", "fc1"))
     em.conv(p + "mlp.fc1", layer, "mlp", t, m * t, side, k, role="fc1", out=("gelu", ""), **conv)
     em.act(p + "mlp.gelu", layer, "mlp", b * m * t * d)
     em.conv(p + "mlp.fc2", layer, "mlp", m * t, t, side, k, role="fc2", out=("eltwise", ""), **conv)
-    em.eltwise(p + "add2", layer, "mlp", b * t * d)
+    em.eltwise(p + "add2", layer, "mlp", b * t * d, reads=em.last + x)
 
 
 def _transformer(em: Emitter, p: str, layer: int, stg: StageSpec, kinds, s: int):
     b, d, t = em.b, stg.dim, s * s
     hidden = int(round(d * stg.mlp_ratio))
+    x = em.last
     if stg.block == "transformer":
         em.norm(p + "ln1", layer, "attn", b * t, d, out=("matmul", "qkv"))
         window = stg.window if stg.window and stg.window < s else None   # Swin: window >= grid -> global
-        em.attention(p + "attn.", layer, t, d, stg.heads, kinds, window=window,
-                     hilo=(stg.hilo_alpha, stg.hilo_window))
-        em.eltwise(p + "add1", layer, "attn", b * t * d)
+        attn = em.attention(p + "attn.", layer, t, d, stg.heads, kinds, window=window,
+                            hilo=(stg.hilo_alpha, stg.hilo_window))
+        em.eltwise(p + "add1", layer, "attn", b * t * d, reads=attn + x)
+        x = em.last
     em.norm(p + "ln2", layer, "mlp", b * t, d, out=("matmul", "fc1"))
-    em.mlp(p + "mlp.", layer, b * t, d, hidden, dwconv_side=s if stg.mlp == "dwmlp" else None)
-    em.eltwise(p + "add2", layer, "mlp", b * t * d)
+    mlp = em.mlp(p + "mlp.", layer, b * t, d, hidden, dwconv_side=s if stg.mlp == "dwmlp" else None)
+    em.eltwise(p + "add2", layer, "mlp", b * t * d, reads=mlp + x)
 
 
 def _resnet_block(em: Emitter, p: str, layer: int, stg: StageSpec, c: int, s: int, stride: int):
@@ -367,15 +376,18 @@ def _resnet_block(em: Emitter, p: str, layer: int, stg: StageSpec, c: int, s: in
     convs = [(d, kb, stride, pad_b)] + [(d, kb, 1, pad_b)] if stg.block == "basic" else \
         [(d // 4, 1, 1, dict(padding=0)), (d // 4, 3, stride, dict(padding=1)), (d, 1, 1, dict(padding=0))]
     cin, sin = c, s
+    x = em.last
     for i, (co, k, st, pad) in enumerate(convs):
         op = em.conv(f"{p}conv{i + 1}", layer, "conv", cin, co, sin, k, stride=st, out=("eltwise", ""), **pad)
         cin, sin = co, op.out_h
         last = i == len(convs) - 1
         _norm_act(em, f"{p}{i + 1}.", layer, "conv", b * sin * sin, co, "batchnorm", "none" if last else "relu")
+    branch = em.last
     if stride != 1 or c != d:
-        em.conv(p + "downsample", layer, "conv", c, d, s, 1, stride=stride, out=("eltwise", ""))
+        em.conv(p + "downsample", layer, "conv", c, d, s, 1, stride=stride, out=("eltwise", ""), reads=x)
         em.norm(p + "downsample.bn", layer, "conv", b * sin * sin, d, norm="batchnorm", out=("eltwise", ""))
-    em.eltwise(p + "add", layer, "conv", b * sin * sin * d, out=("eltwise", ""))
+        x = em.last
+    em.eltwise(p + "add", layer, "conv", b * sin * sin * d, out=("eltwise", ""), reads=branch + x)
     em.eltwise(p + "relu", layer, "conv", b * sin * sin * d, op="relu", out=("matmul", ""))
     return d, sin
 

@@ -26,11 +26,15 @@ field            meaning
 ``arith``        (MatMul/Conv2d) GEMM arithmetic: ``mul``, ``shift`` (power-of-two weights,
                  ShiftAddViT) or ``add`` (binary operands, add-only)
 ``variant``      (GELU) the activation function actually computed (:data:`GELU_VARIANTS`)
+``reads``        names of the earlier ops whose outputs this op reads (its producers: the data-flow
+                 graph); ``()`` = only the network input or constants; ``None`` (default) = not
+                 known, the op depends on every op before it (program order). Structure, not cost:
+                 left out of op equality and hashing, so ops that differ only in it cost the same
 ===============  =============================================================================
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import ceil
 
 ATTENTION_KINDS = ("softmax", "relu_softmax", "scaling", "2quad", "linear", "hilo", "shared_dwconv")
@@ -65,6 +69,7 @@ class Op:
     weight: str = ""
     integer: bool = False
     attention: str = ""
+    reads: tuple[str, ...] | None = field(default=None, compare=False)
 
     kind = "op"
 

@@ -7,10 +7,12 @@ is an initializer or derived from one by Transpose/Reshape), ``Conv`` -> Conv2d,
 ``LayerNormalization`` -> LayerNorm, ``Gelu`` or the exporter's ``Erf`` form -> GELU, ``Relu`` ->
 Eltwise(relu), ``BatchNormalization`` -> Eltwise(batchnorm), ``Add`` of two same-shape activations ->
 Eltwise(add), pooling -> Pool, ``ReduceMean`` -> Eltwise(mean). Other nodes move data or fold into
-their producer (as in :mod:`hwsim.workload.importers.torch_import`).
+their producer (as in :mod:`hwsim.workload.importers.torch_import`). Data flow (``Op.reads``): an op reads the
+ops that produced its node's inputs; a node that emits no op passes its inputs' producers on to its outputs.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from math import prod
 from pathlib import Path
 
@@ -108,12 +110,12 @@ def from_onnx(path: str | Path, *, batch: int | None = None, **_ignored) -> Work
         name, layer, block = namer.name(_path(node), kind)
         ops.append(cls(name=name, layer=layer, block=block, weight=name if kw.get("static_weights") else "", **kw))
 
-    for node in g.node:
+    def lower(node):
         t, ins = node.op_type, list(node.input)
         data_ins = ins if t == "Concat" else ins[:1]
         if t in _PASS_WEIGHT and data_ins and all(i in weights for i in data_ins):
             weights.update(node.output)
-            continue
+            return
         if t in ("MatMul", "Gemm"):
             a, w = shape(ins[0]), shape(ins[1])
             static = ins[1] in weights
@@ -121,7 +123,7 @@ def from_onnx(path: str | Path, *, batch: int | None = None, **_ignored) -> Work
                 m, k = (a[1], a[0]) if _attr(node, "transA", 0) else a
                 n = w[0] if _attr(node, "transB", 0) else w[1]
                 emit(MatMul, node, "matmul" if static else "qk", m=m, k=k, n=n, static_weights=static)
-                continue
+                return
             k, n = w[-2], w[-1]
             if static:
                 emit(MatMul, node, "matmul", m=prod(a[:-1]), k=k, n=n, static_weights=True)
@@ -170,4 +172,16 @@ def from_onnx(path: str | Path, *, batch: int | None = None, **_ignored) -> Work
                  n=prod(x))
         elif t == "ReduceMean":
             emit(Eltwise, node, "mean", n=prod(shape(ins[0])), op="mean")
+    src: dict[str, tuple[str, ...]] = {}     # tensor name -> the ops that produced it (Op.reads)
+    for node in g.node:
+        before = len(ops)
+        lower(node)
+        reads = tuple(dict.fromkeys(n for i in node.input for n in src.get(i, ())))
+        direct = {n for op in ops if op.name in reads for n in op.reads}
+        reads = tuple(n for n in reads if n not in direct)   # x * 0.5 * (1 + erf(x)): reads the GELU, not its input
+        if len(ops) > before:
+            ops[-1] = replace(ops[-1], reads=reads)
+            reads = (ops[-1].name,)
+        for o in node.output:
+            src[o] = reads
     return Workload(model=path.stem, ops=tuple(ops), batch=b)

@@ -23,10 +23,18 @@ Adds and multiplies with a parameter, a constant or a broadcast operand (biases,
 attention scaling, relative position bias, masks) are folded into the op that produced the
 activation, as the zoo's ViT does; pure data movement (views, permutes, cat, roll, padding) is not an
 op. So an imported timm ``vit_base_patch16_224`` gives exactly the zoo's ``vit-b16`` op list.
+
+Data flow (``Op.reads``): every tensor remembers the ops that produced it; an op reads the producers of its
+tensor inputs, and a call that emits no op (a view, a folded bias, a concatenation) passes its inputs'
+producers on to its outputs. An attention call reads Q and K (Q.K^T), then its scores, then V (A.V). Producers
+are kept by tensor id and dropped when the tensor is freed (a weak-reference finalizer), so a later tensor
+that reuses the id never inherits them and no activation is kept alive.
 """
 from __future__ import annotations
 
 import difflib
+import weakref
+from dataclasses import replace
 from math import prod
 
 from hwsim.errors import HwsimError
@@ -53,6 +61,33 @@ class _Lowering:
         self.namer = Namer()
         self.ops = []
         self.attn_gemm: dict[str, int] = {}
+        self.src: dict[int, tuple[str, ...]] = {}     # id(tensor) -> the ops that produced it
+
+    def tensors(self, tree) -> list:
+        from torch.utils._pytree import tree_flatten
+        return [t for t in tree_flatten(tree)[0] if isinstance(t, self.torch.Tensor)]
+
+    def producers(self, tree) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for t in self.tensors(tree) for n in self.src.get(id(t), ())))
+
+    def on(self, func, args, kwargs, out):
+        """Lower one ATen call and record its data flow."""
+        before = len(self.ops)
+        self.lower(func, args, kwargs, out)
+        new = range(before, len(self.ops))
+        reads = self.producers((args, kwargs))
+        base = _base(func)
+        sdpa = base.startswith("_scaled_dot_product") or base == "scaled_dot_product_attention"
+        for i in new:                     # an attention call: qk reads Q and K, softmax qk, av the scores and V
+            r = (self.producers(args[:2]) if sdpa else reads) if i == before else (self.ops[i - 1].name,)
+            if sdpa and i == before + 2:
+                r += self.producers(args[2])
+            self.ops[i] = replace(self.ops[i], reads=r)
+        made = (self.ops[-1].name,) if len(new) else reads
+        for t in self.tensors(out):
+            if id(t) not in self.src:
+                weakref.finalize(t, self.src.pop, id(t), None)
+            self.src[id(t)] = made
 
     def is_weight(self, t) -> bool:
         return isinstance(t, self.torch.Tensor) and id(t) in self.weight_ids
@@ -62,7 +97,7 @@ class _Lowering:
         self.ops.append(cls(name=name, layer=layer, block=block, weight=name if kw.get("static_weights") else "",
                             **kw))
 
-    def on(self, func, args, kwargs, out):
+    def lower(self, func, args, kwargs, out):
         T = self.torch.Tensor
         base = _base(func)
         if base in _VIEWS:
