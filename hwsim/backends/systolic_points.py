@@ -116,6 +116,9 @@ def _gemm_totals_kernel(m, k, n, count, mult, fin, fgemm, fout, rows, cols, df, 
         out_stalled[p] = stalled
 
 
+_GEMM_MEMO_MAX = 1 << 18   # distinct search inputs kept per evaluator (~60 MB at most)
+
+
 class PointEvaluator:
     """Analytic cost of one workload on many systolic configs at once.
 
@@ -157,6 +160,7 @@ class PointEvaluator:
         self._macs_total = sum(macs[k] * gemms[k] for k in keys)
         self._vector_ops = [(first_vec[k], vector[k]) for k in vector]
         self._cache: dict = {}
+        self._gemm_memo: dict = {}     # search-relevant columns (bytes) -> GEMM totals, across calls
 
     # ---- per-config scalars, grouped ------------------------------------------------------------
     def _grouped(self, name: str, fn, fields, params: Mapping, n: int) -> dict[str, np.ndarray]:
@@ -244,21 +248,49 @@ class PointEvaluator:
         # points repeat them: e.g. examples/sweep_vit.yaml has <= 4,032 among any number of points)
         cols = ("rows", "cols", "dataflow", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "word_bytes",
                 "acc_bytes", "dram_bytes_per_cycle", "objective", "fusion", "mac_pj", "sram_pj", "dram_pj", "leak_pj")
-        key = np.stack([np.asarray(hw[c], dtype=np.float64) for c in cols], axis=1)
-        key = np.ascontiguousarray(key).view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).reshape(-1)
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        # distinct combinations: per-column codes combined in mixed radix (sorting int64 codes, not 120-byte rows)
+        n = len(np.asarray(hw["rows"]))
+        code, radix = np.zeros(n, np.int64), 1
+        for c in cols:
+            col = np.asarray(hw[c])
+            if n and (col == col[0]).all():
+                continue
+            u, inv = np.unique(col, return_inverse=True)
+            code += inv.reshape(-1).astype(np.int64) * radix
+            radix *= len(u)
+            if radix > 2 ** 62:      # too many combinations for one int64 code: unique rows of the raw bytes
+                key = np.ascontiguousarray(np.stack([np.asarray(hw[c], dtype=np.float64) for c in cols], axis=1))
+                code = key.view(np.dtype((np.void, 8 * len(cols)))).reshape(-1)
+                break
+        _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
         u = {c: np.ascontiguousarray(np.asarray(hw[c])[first]) for c in cols}
-        m = len(first)
-        res = {"cycles": np.empty(m, np.int64), "sram_bytes": np.empty(m), "dram_bytes": np.empty(m),
-               "stalled": np.empty(m, np.bool_)}
-        flat = lambda a: np.ascontiguousarray(a.reshape(-1))
-        _gemm_totals_kernel(flat(self._m), flat(self._k), flat(self._n), flat(self._count), flat(self._mult),
-                            self._fin, self._fgemm, self._fout, u["rows"], u["cols"], u["dataflow"], u["ifmap_sram_kib"], u["filter_sram_kib"],
-                            u["ofmap_sram_kib"], u["word_bytes"], u["acc_bytes"], u["dram_bytes_per_cycle"],
-                            u["fusion"], u["objective"], u["mac_pj"], u["sram_pj"], u["dram_pj"], u["leak_pj"],
-                            res["cycles"], res["sram_bytes"], res["dram_bytes"], res["stalled"])
+        # memoised across calls (a sweep's chunks repeat the same combinations): search only the new ones
+        rows = np.stack([u[c].astype(np.float64) for c in cols], axis=1)
+        keys = [r.tobytes() for r in rows]
+        memo = self._gemm_memo
+        new = [i for i, kb in enumerate(keys) if kb not in memo]
+        if new:
+            sel = np.array(new, dtype=np.int64)
+            m = len(sel)
+            res = {"cycles": np.empty(m, np.int64), "sram_bytes": np.empty(m), "dram_bytes": np.empty(m),
+                   "stalled": np.empty(m, np.bool_)}
+            us = {c: np.ascontiguousarray(u[c][sel]) for c in cols}
+            flat = lambda a: np.ascontiguousarray(a.reshape(-1))
+            _gemm_totals_kernel(flat(self._m), flat(self._k), flat(self._n), flat(self._count), flat(self._mult),
+                                self._fin, self._fgemm, self._fout, us["rows"], us["cols"], us["dataflow"],
+                                us["ifmap_sram_kib"], us["filter_sram_kib"], us["ofmap_sram_kib"], us["word_bytes"],
+                                us["acc_bytes"], us["dram_bytes_per_cycle"], us["fusion"], us["objective"], us["mac_pj"],
+                                us["sram_pj"], us["dram_pj"], us["leak_pj"],
+                                res["cycles"], res["sram_bytes"], res["dram_bytes"], res["stalled"])
+            if len(memo) + m > _GEMM_MEMO_MAX:
+                memo.clear()
+            for j, i in enumerate(new):
+                memo[keys[i]] = (res["cycles"][j], res["sram_bytes"][j], res["dram_bytes"][j], res["stalled"][j])
+        got = [memo[kb] for kb in keys]
         inverse = inverse.reshape(-1)
-        return {k: v[inverse] for k, v in res.items()}
+        return {k: np.array([g[j] for g in got], dtype=dt)[inverse]
+                for j, (k, dt) in enumerate((("cycles", np.int64), ("sram_bytes", np.float64),
+                                             ("dram_bytes", np.float64), ("stalled", np.bool_)))}
 
     def gemm_totals_numpy(self, hw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """:meth:`gemm_totals` point by point through the backend's memoised scalar search
