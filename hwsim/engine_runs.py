@@ -31,6 +31,7 @@ NONE = -1   # empty dependency slot (as in hwsim.engine)
 PREV = -2   # the previous op's end (as in hwsim.engine)
 ABSENT = -1  # resource of an absent slot
 NEG = -(1 << 62)   # max-plus zero (-infinity); sums of two stay inside int64
+STEP_SLOTS = 256   # stretches of at most this many slots are stepped, longer runs jump by matrix powers
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class _Scheduler:
         self.mats: dict = {}
         self.rows: list = []                # per leaf slot: [res, cycles, count, label, bytes, start, end]
         self.row_of: dict = {}              # (id of group, slot) -> row
+        self.sizes: dict = {}               # id of an item tuple -> slots of its expansion
         self.memo: dict = {}                # relative free times -> (free after, end, row times), relative
         self._assign(block.tree, 1)
 
@@ -220,8 +222,18 @@ class _Scheduler:
             self.mats[key] = m
         return m
 
+    def slots(self, items) -> int:
+        key = id(items)
+        n = self.sizes.get(key)
+        if n is None:
+            n = self.sizes[key] = _count(items)
+        return n
+
     def run(self, items, x: list, first: bool, last: bool) -> list:
-        if not first and not last:
+        """The state after ``items`` from state ``x``, recording first starts / last ends as asked.
+        Short stretches are stepped slot by slot (cheaper than building matrices), long runs jump by a
+        power of their matrix."""
+        if not first and not last and self.slots(items) > STEP_SLOTS:
             return _mp_vec(self.matrix(items), x)
         for it in items:
             if isinstance(it, Group):
@@ -231,10 +243,13 @@ class _Scheduler:
             else:
                 x = self.run(it.items, x, first, False)
                 if it.n > 2:
-                    x = _mp_vec(_mp_pow(self.matrix(it.items), it.n - 2), x)
+                    if (it.n - 2) * self.slots(it.items) <= STEP_SLOTS:
+                        for _ in range(it.n - 2):
+                            x = self.run(it.items, x, False, False)
+                    else:
+                        x = _mp_vec(_mp_pow(self.matrix(it.items), it.n - 2), x)
                 x = self.run(it.items, x, False, last)
         return x
-
 
     def schedule(self, free: list[int], prev_end: int):
         """Schedule the block after an op that ended at ``prev_end``, its resources free from ``free`` (ticks,

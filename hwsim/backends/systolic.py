@@ -239,6 +239,10 @@ class EnergyModel:
 
     @classmethod
     def of(cls, hw: SystolicConfig) -> "EnergyModel":
+        return _energy_model(cls, hw)
+
+    @classmethod
+    def _of(cls, hw: SystolicConfig) -> "EnergyModel":
         mac = hw.mac_pj if hw.mac_pj is not None else energy.mac_pj(hw.word_bits, hw.acc_bits, hw.tech_nm)
         kib = (hw.ifmap_sram_kib + hw.filter_sram_kib + hw.ofmap_sram_kib) / 3
         sram = hw.sram_pj_per_byte if hw.sram_pj_per_byte is not None else energy.sram_pj_per_byte(kib, hw.tech_nm)
@@ -246,6 +250,12 @@ class EnergyModel:
         leak = hw.leakage_pj_per_cycle if hw.leakage_pj_per_cycle is not None else \
             energy.leakage_fraction() * energy.mac_pj(hw.word_bits, hw.acc_bits, hw.tech_nm) * hw.pes
         return cls(mac, sram, dram, energy.alu_pj(32, hw.tech_nm), leak)
+
+
+@lru_cache(maxsize=64)
+def _energy_model(cls, hw: SystolicConfig) -> EnergyModel:
+    """``EnergyModel.of``, memoised per config (every op of a model asks for it)."""
+    return cls._of(hw)
 
 
 class _LowerKey:
