@@ -171,8 +171,8 @@ class PointEvaluator:
         if varying:
             codes, uniques, radix = np.zeros(n, dtype=np.int64), [], 1
             for f in varying:
-                u, inv = np.unique(np.asarray(params[f]), return_inverse=True)
-                codes += inv.reshape(-1).astype(np.int64) * radix
+                u, inv = _codes(params[f])
+                codes += inv * radix
                 radix *= len(u)
                 uniques.append(u)
             group, inv = np.unique(codes, return_inverse=True)
@@ -231,7 +231,7 @@ class PointEvaluator:
         # what the mapping search weighs (energy / edp objectives), per point
         hw.update(objective=objective, fusion=fusion, mac_pj=_f64(s["mac_pj"], n), sram_pj=_f64(s["sram_pj_per_byte"], n),
                   dram_pj=_f64(s["dram_pj_per_byte"], n), leak_pj=_f64(leak, n))
-        g = (self.gemm_totals if self.compiled else self.gemm_totals_numpy)(hw)
+        g = self.gemm_totals(hw, _combined_codes(params, n)) if self.compiled else self.gemm_totals_numpy(hw)
         cycles = g["cycles"] + s["vector_cycles"].astype(np.int64)
         vector_pj = s["vector_pj_a"] + s["vector_pj_b"] * s["sram_pj_per_byte"]
         energy_pj = (self._macs_total * s["mac_pj"] + g["sram_bytes"] * s["sram_pj_per_byte"]
@@ -240,18 +240,20 @@ class PointEvaluator:
         return {"cycles": cycles, "latency_s": latency_s, "energy_pj": energy_pj, "edp_pj_s": energy_pj * latency_s,
                 "area_mm2": pes * s["pe_area_mm2"] + s["sram_area_mm2"], "stalled": g["stalled"]}
 
-    def gemm_totals(self, hw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def gemm_totals(self, hw: Mapping[str, np.ndarray], group: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Over all GEMMs, per point: ``cycles`` (int64), ``sram_bytes`` and ``dram_bytes`` (as the
         energy model counts them), ``stalled``. ``hw``: contiguous int64 rows/cols/dataflow codes,
-        float64 SRAM KiB, DRAM bytes per cycle, word and accumulator bytes."""
+        float64 SRAM KiB, DRAM bytes per cycle, word and accumulator bytes. ``group``: optional int64 codes
+        equal for points whose swept fields are equal (the columns are functions of them), saving the
+        per-column search for distinct combinations."""
         # the search depends on these columns only: evaluate each distinct combination once (a sweep's
         # points repeat them: e.g. examples/sweep_vit.yaml has <= 4,032 among any number of points)
         cols = ("rows", "cols", "dataflow", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "word_bytes",
                 "acc_bytes", "dram_bytes_per_cycle", "objective", "fusion", "mac_pj", "sram_pj", "dram_pj", "leak_pj")
         # distinct combinations: per-column codes combined in mixed radix (sorting int64 codes, not 120-byte rows)
         n = len(np.asarray(hw["rows"]))
-        code, radix = np.zeros(n, np.int64), 1
-        for c in cols:
+        code, radix = (np.zeros(n, np.int64), 1) if group is None else (group, 0)
+        for c in (cols if group is None else ()):
             col = np.asarray(hw[c])
             if n and (col == col[0]).all():
                 continue
@@ -318,6 +320,38 @@ class PointEvaluator:
                 out["dram_bytes"][p] += mu * c["dram_bytes"]
                 out["stalled"][p] |= c["dram_cycles"] > c["compute"]
         return out
+
+
+_CODES: dict = {}   # id of a parameter array -> (a copy of its values, its unique values, per-point codes)
+
+
+def _codes(values) -> tuple[np.ndarray, np.ndarray]:
+    """(unique values, int64 code per point) of one swept field's array, memoised per array (checked equal
+    to the memoised copy, an O(n) comparison instead of an O(n log n) sort): the sweep passes the same
+    arrays to every model's evaluator and to each grouping."""
+    values = np.asarray(values)
+    hit = _CODES.get(id(values))
+    if hit is not None and hit[0].shape == values.shape and hit[0].dtype == values.dtype and np.array_equal(hit[0], values):
+        return hit[1], hit[2]
+    u, inv = np.unique(values, return_inverse=True)
+    if len(_CODES) > 64:
+        _CODES.clear()
+    _CODES[id(values)] = (values.copy(), u, inv.reshape(-1).astype(np.int64))
+    return u, _CODES[id(values)][2]
+
+
+def _combined_codes(params: Mapping, n: int) -> np.ndarray | None:
+    """One int64 code per point, equal iff every swept (array) field is equal; None if the product of the
+    fields' distinct counts does not fit an int64."""
+    code, radix = np.zeros(n, np.int64), 1
+    for f in sorted(params):
+        if np.ndim(params[f]) > 0:
+            u, inv = _codes(params[f])
+            code = code + inv * radix
+            radix *= len(u)
+            if radix > 2 ** 62:
+                return None
+    return code
 
 
 def _f64(a, n):
