@@ -3,6 +3,7 @@
 
 Usage: .venv/bin/python benchmarks/gemm_cycle_memory.py [--baseline DIR] [--sizes 1024 4096 16384 65536]
                                                        [--limit-gb 6] [--repeat 1]
+(104031^3 is the largest cube under the CLI's 2^50-MAC limit.)
 
 Each point is one process (`python -m hwsim.cli gemm ...` with `PYTHONPATH` set to the checkout), its peak RSS read
 from the kernel (`os.wait4`) and its wall time measured here; a child is capped at `--limit-gb` of address space, so a
@@ -47,7 +48,7 @@ def run(checkout: Path, n: int, mode: str, limit_gb: float):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baseline", type=Path, help="another hwsim checkout to compare with")
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 4096, 16384, 65536, 262144])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 4096, 16384, 65536, 104031])
     ap.add_argument("--limit-gb", type=float, default=6.0, help="address-space cap per child (GB)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per point (the minimum time is shown)")
     a = ap.parse_args()
