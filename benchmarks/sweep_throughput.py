@@ -4,6 +4,8 @@
    distinct random points of the issue's axes, single process, after warm-up;
 2. points/s of a per-point ``estimate(..., "analytic")`` loop on a few hundred of the same points, and
    the ratio (also checks the two agree);
+2b. a worker's chunks: the first pays the mapping search once per distinct search input (issue 13: "keep it above
+   1M ViT-B/16 points/s on 2 workers or say what it costs"), later chunks reuse it;
 3. end-to-end wall time of ``hwsim sweep examples/sweep_vit.yaml -o r.parquet --workers 2 --points 1000000``
    (process start, evaluation, writing results). The spec has 2 models: 1,000,000 hardware points x 2
    models = 2,000,000 result rows; the bar is on hardware points;
@@ -56,6 +58,26 @@ def evaluator_rate(n: int = 200_000, repeats: int = 5) -> tuple[float, float, in
     return fast, slow, k
 
 
+def chunked_rate(chunks: int = 4) -> tuple[float, int, float]:
+    """A worker's view: consecutive chunks of ``chunk_size`` points through one evaluator per model (as
+    ``hwsim.sweep.evaluate`` keeps them). Returns (first chunk s, distinct mapping-search inputs in it per model,
+    points/s of the later chunks). The search runs once per distinct input (rows, cols, dataflow, SRAM sizes,
+    bandwidth, word widths, objective, fusion, energy constants) and is memoised across chunks."""
+    from hwsim.sweep import load_spec
+    from hwsim.sweep.evaluate import _evaluate, _evaluators
+    spec = load_spec(SPEC, points=(chunks + 1) * 65536)
+    size = spec.chunk_size
+    _evaluate(spec, 0, 1)                               # numba cache load and evaluator set-up only
+    t0 = time.perf_counter()
+    _evaluate(spec, 0, size)
+    first = time.perf_counter() - t0
+    distinct = len(_evaluators(spec)[0]._gemm_memo)
+    t0 = time.perf_counter()
+    for c in range(1, chunks):
+        _evaluate(spec, c * size, (c + 1) * size)
+    return first, distinct, (chunks - 1) * size / (time.perf_counter() - t0)
+
+
 def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
@@ -93,6 +115,11 @@ def big(points: int, out: Path) -> None:
           f"(bar: < 1,024 MB); results {sum(p.stat().st_size for p in out.glob('part-*')) / 1e6:,.0f} MB")
 
 
+def load_spec_models():
+    from hwsim.sweep import load_spec
+    return load_spec(SPEC).models
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=1_000_000, help="end-to-end sweep size (default 1,000,000)")
@@ -103,6 +130,11 @@ def main() -> int:
     print(f"vectorised evaluator, ViT-B/16, 1 process: {fast:,.0f} points/s (bar: >= 1,000,000)")
     print(f"per-point estimate(..., 'analytic') loop ({k} points, results identical): {slow:,.0f} points/s")
     print(f"ratio: {fast / slow:,.0f}x")
+    first, distinct, later = chunked_rate()
+    print(f"chunks of a worker: the first {first:.2f} s ({distinct:,} distinct mapping-search inputs per model: "
+          f"<= {first / distinct / len(load_spec_models()) * 1e6:,.0f} us per input and model incl. the chunk's other work), "
+          f"later chunks "
+          f"{later:,.0f} points/s per process (search memoised)")
     with tempfile.TemporaryDirectory() as tmp:
         wall = end_to_end(args.points, Path(tmp) / "r.parquet")
         print(f"end to end: hwsim sweep {SPEC.relative_to(ROOT)} --workers 2, {args.points:,} hardware points x 2 models "

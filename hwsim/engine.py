@@ -13,7 +13,10 @@ Backends describe an op as a :class:`TaskBlock` (struct of arrays, dependencies 
 :data:`PREV` for "after the previous op has finished"); :class:`TaskGraph` concatenates blocks and
 :func:`schedule` runs the rule above in one pass (numba), dependencies always pointing backwards.
 A block may use any number of resources and give each task any number of dependencies (the width of
-its ``deps`` array); blocks of different widths are padded to the widest when scheduled.
+its ``deps`` array); blocks of different widths are padded to the widest when scheduled. An op whose
+tasks are runs of identical groups (a GEMM's folds) may instead be a ``hwsim.engine_runs.RunBlock``:
+memory and time bounded by the number of distinct groups, not of tasks, the same schedule in closed
+form; the :class:`Timeline` then holds one row per leaf task with its execution ``count``.
 """
 from __future__ import annotations
 
@@ -65,12 +68,9 @@ def single_task_block(resource: str, ticks: int, label: str = "compute") -> Task
                      np.array([[PREV]], np.int64), label=np.zeros(1, np.int64), labels=(label,))
 
 
-def _schedule_loop(res, cycles, deps, n_res):
-    n = res.shape[0]
-    start = np.empty(n, np.int64)
-    end = np.empty(n, np.int64)
-    free = np.zeros(n_res, np.int64)
-    for i in range(n):
+def _schedule_range(res, cycles, deps, start, end, free, lo, hi):
+    """The rule of the module docstring over tasks ``lo..hi-1``, in place (``free``: per resource)."""
+    for i in range(lo, hi):
         t = free[res[i]]
         for j in range(deps.shape[1]):
             d = deps[i, j]
@@ -79,20 +79,35 @@ def _schedule_loop(res, cycles, deps, n_res):
         start[i] = t
         end[i] = t + cycles[i]
         free[res[i]] = end[i]
-    return start, end
+
+
+def _schedule_range_lists(res, cycles, deps, start, end, free, lo, hi):
+    """:func:`_schedule_range` on Python lists (faster than numpy element access without numba)."""
+    for i in range(lo, hi):
+        r = res[i]
+        t = free[r]
+        for d in deps[i]:
+            if d >= 0 and end[d] > t:
+                t = end[d]
+        start[i] = t
+        end[i] = free[r] = t + cycles[i]
 
 
 @lru_cache(maxsize=1)
 def _compiled():
     """The scheduler compiled with numba on first use (importing the engine does not import numba, so
-    analytic estimates and ``hwsim --help`` never pay for it)."""
+    analytic estimates and ``hwsim --help`` never pay for it; nor do graphs of fewer than
+    ``PYTHON_TASKS`` flat tasks, scheduled in plain Python)."""
     from numba import njit
-    return njit(cache=True)(_schedule_loop)
+    return njit(cache=True)(_schedule_range)
 
 
 def _schedule(res, cycles, deps, n_res):
     """(start, end) ticks of every task: the rule of the module docstring in one compiled pass."""
-    return _compiled()(res, cycles, deps, n_res)
+    n = res.shape[0]
+    start, end = np.empty(n, np.int64), np.empty(n, np.int64)
+    _compiled()(res, cycles, deps, start, end, np.zeros(n_res, np.int64), 0, n)
+    return start, end
 
 
 def schedule_reference(res, cycles, deps, n_res):
@@ -106,6 +121,9 @@ def schedule_reference(res, cycles, deps, n_res):
     return np.array(start, dtype=np.int64), np.array(end, dtype=np.int64)
 
 
+PYTHON_TASKS = 20_000   # graphs with at most this many flat tasks skip numba (its import costs ~0.5 s)
+
+
 class TaskGraph:
     """Accumulates op blocks in program order; each block's PREV deps point at the previous op's end."""
 
@@ -117,9 +135,14 @@ class TaskGraph:
         self._parts: list[tuple] = []
         self._n = 0
         self._prev_sync = NONE
+        self._segments: list[tuple] = []            # (first, end, None | compiled RunBlock) per op
         self.op_task_range: list[tuple[int, int]] = []   # [first, last] task ids per op (last = sync task)
 
-    def add_block(self, block: TaskBlock) -> None:
+    def add_block(self, block) -> None:
+        """Append one op: a :class:`TaskBlock`, or a ``hwsim.engine_runs.RunBlock`` (runs of identical task
+        groups: one timeline row per leaf task with its execution count, scheduled in closed form)."""
+        if not isinstance(block, TaskBlock):
+            return self._add_runs(block)
         n = len(block)
         rmap = np.array([self._index(self.resources, r) for r in block.resource], dtype=np.int64)
         lmap = np.array([self._index(self.labels, l) for l in block.labels] or [0], dtype=np.int64)
@@ -149,7 +172,26 @@ class TaskGraph:
             np.concatenate([block.energy_pj if block.energy_pj is not None else zeros, [0.0]]),
             np.concatenate([block.dram_bytes if block.dram_bytes is not None else zeros, [0.0]]),
             np.concatenate([lmap[block.label] if block.label is not None else np.zeros(n, np.int64), [0]]),
+            np.ones(n + 1, np.int64),
         ))
+        self._segments.append((base, base + n + 1, None))
+        self.op_task_range.append((base, base + n))
+        self._n += n + 1
+        self._prev_sync = base + n
+
+    def _add_runs(self, block) -> None:
+        from hwsim.engine_runs import compile_block
+        plan = compile_block(block)
+        rmap = np.array([self._index(self.resources, r) for r in block.resource], dtype=np.int64)
+        lmap = np.array([self._index(self.labels, l) for l in block.labels] or [0], dtype=np.int64)
+        rows = plan.rows
+        n, base = len(rows), self._n
+        col = lambda k, dt: np.array([r[k] for r in rows] + [0], dtype=dt)
+        self._parts.append((
+            np.append(rmap[col(0, np.int64)[:n]], 0), col(1, np.int64), np.full((n + 1, 1), NONE, np.int64),
+            np.zeros(n + 1), col(4, float), np.append(lmap[col(3, np.int64)[:n]], 0), np.append(col(2, np.int64)[:n], 1),
+        ))
+        self._segments.append((base, base + n + 1, (plan, rmap, self._prev_sync)))
         self.op_task_range.append((base, base + n))
         self._n += n + 1
         self._prev_sync = base + n
@@ -165,14 +207,34 @@ class TaskGraph:
         parts = [p if p[2].shape[1] == width else
                  (*p[:2], np.pad(p[2], ((0, 0), (0, width - p[2].shape[1])), constant_values=NONE), *p[3:])
                  for p in self._parts]
-        cols = [np.concatenate(c) for c in zip(*parts)] if parts else [np.zeros(0, np.int64)] * 6
+        cols = [np.concatenate(c) for c in zip(*parts)] if parts else [np.zeros(0, np.int64)] * 7
         res, cycles, deps = (np.ascontiguousarray(c, dtype=np.int64) for c in cols[:3])
         deps = deps.reshape(-1, width)
         if (cycles < 0).any():
             raise ValueError("task durations must be >= 0 cycles")
-        start, end = _schedule(res, cycles, deps, len(self.resources))
-        return Timeline(tuple(self.resources), tuple(self.labels), res, cycles, start, end,
-                        cols[3], cols[4], cols[5].astype(np.int64), tuple(self.op_task_range))
+        n = len(res)
+        flat = sum(hi - lo for lo, hi, plan in self._segments if plan is None)
+        if flat > PYTHON_TASKS:
+            start, end, free = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(len(self.resources), np.int64)
+            loop, args = _compiled(), (res, cycles, deps, start, end, free)
+        else:       # plain Python on lists: no numba import for small graphs
+            start, end, free = [0] * n, [0] * n, [0] * len(self.resources)
+            loop, args = _schedule_range_lists, (res.tolist(), cycles.tolist(), deps.tolist(), start, end, free)
+        for lo, hi, runs in self._segments:
+            if runs is None:
+                loop(*args, lo, hi)
+                continue
+            plan, rmap, prev_sync = runs
+            prev_end = int(end[prev_sync]) if prev_sync >= 0 else 0
+            out, block_end = plan.schedule([int(free[r]) for r in rmap], prev_end)
+            for r, f in zip(rmap.tolist(), out):
+                free[r] = f
+            for i, row in enumerate(plan.rows):
+                start[lo + i], end[lo + i] = row[5], row[6]
+            start[hi - 1] = end[hi - 1] = free[0] = block_end
+        return Timeline(tuple(self.resources), tuple(self.labels), res, cycles, np.asarray(start, np.int64),
+                        np.asarray(end, np.int64), cols[3], cols[4], cols[5].astype(np.int64),
+                        tuple(self.op_task_range), cols[6].astype(np.int64))
 
 
 @dataclass(frozen=True)
@@ -188,6 +250,11 @@ class Timeline:
     dram_bytes: np.ndarray
     label: np.ndarray
     op_ranges: tuple[tuple[int, int], ...]
+    count: np.ndarray | None = None   # executions of each row (a run of identical tasks is one row); None: 1
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.ones(len(self.res), np.int64) if self.count is None else self.count
 
     @property
     def makespan(self) -> int:
@@ -202,7 +269,7 @@ class Timeline:
             return 0
         lo, hi = (0, len(self.res)) if i is None else self.op_ranges[i]
         mask = self.res[lo:hi] == self.resources.index(resource)
-        return int(self.cycles[lo:hi][mask].sum())
+        return int((self.cycles[lo:hi] * self.counts[lo:hi])[mask].sum())
 
     def to_chrome_trace(self, path: str | Path, tick_s: float, op_names: list[str] | None = None,
                         detail: str = "op") -> None:
@@ -227,8 +294,8 @@ class Timeline:
             if len(sel):
                 starts = np.minimum.reduceat(self.start[sel], first)
                 ends = np.maximum.reduceat(self.end[sel], first)
-                busy = np.add.reduceat(self.cycles[sel], first)
-                count = np.diff(np.append(first, len(sel)))
+                busy = np.add.reduceat(self.cycles[sel] * self.counts[sel], first)
+                count = np.add.reduceat(self.counts[sel], first)
                 for j, k in enumerate(first.tolist()):
                     i = sel[k]
                     op = op_names[op_of[i]] if op_names else str(op_of[i])
@@ -240,11 +307,18 @@ class Timeline:
             return
         if detail != "task":
             raise ValueError(f"trace detail {detail!r}: allowed: op, task")
+        counts = self.counts
         for i in np.flatnonzero(keep).tolist():
             op = op_names[op_of[i]] if op_names else str(op_of[i])
-            events.append({"name": f"{op}:{self.labels[self.label[i]]}", "ph": "X", "pid": 0,
-                           "tid": int(self.res[i]), "ts": float(self.start[i] * us), "dur": float(self.cycles[i] * us),
-                           "args": {"op": op, "cycles": int(self.cycles[i])}})
+            if counts[i] == 1:
+                events.append({"name": f"{op}:{self.labels[self.label[i]]}", "ph": "X", "pid": 0,
+                               "tid": int(self.res[i]), "ts": float(self.start[i] * us),
+                               "dur": float(self.cycles[i] * us), "args": {"op": op, "cycles": int(self.cycles[i])}})
+            else:   # a run of identical tasks: one event from its first start to its last end
+                events.append({"name": f"{op}:{self.labels[self.label[i]]} x{counts[i]}", "ph": "X", "pid": 0,
+                               "tid": int(self.res[i]), "ts": float(self.start[i] * us),
+                               "dur": float((self.end[i] - self.start[i]) * us),
+                               "args": {"op": op, "cycles": int(self.cycles[i]), "count": int(counts[i])}})
         with open(path, "w") as f:
             json.dump({"traceEvents": events, "displayTimeUnit": "ns"}, f)
 

@@ -195,3 +195,58 @@ def test_ready_order_serves_each_resource_by_ready_time_then_index_without_idlin
             for i in sorted(np.flatnonzero(res == r).tolist(), key=lambda i: (ready[i], i)):
                 assert start[i] == max(ready[i], prev_end)
                 prev_end = int(end[i])
+# ---- runs of identical groups (hwsim.engine_runs) ---------------------------------------------------
+def _random_tree(rng, depth=0):
+    from hwsim.engine_runs import ABSENT, Group, Run
+    items = []
+    for _ in range(int(rng.integers(1, 4))):
+        if depth < 3 and rng.random() < 0.4:
+            items.append(Run(tuple(_random_tree(rng, depth + 1)), int(rng.integers(1, 6))))
+            continue
+        k = int(rng.integers(1, 4))
+        res = tuple(int(rng.choice([ABSENT, 0, 1, 2])) for _ in range(k))
+        deps = tuple(tuple(int(rng.choice([PREV, 1, 2, 3, 4, 5])) for _ in range(int(rng.integers(0, 3))))
+                     for _ in range(k))
+        items.append(Group(res, tuple(int(c) for c in rng.integers(0, 20, k)), deps, (0,) * k, (0.0,) * k))
+    return items
+
+
+def test_run_blocks_schedule_exactly_like_their_expansion():
+    """Max-plus closed form (powers of each run's matrix) against the tick rule on the written-out
+    tasks: op ends, busy ticks per resource and each op's first start / last end per resource, on 300
+    random run trees (nested runs, absent slots, dependencies reaching before the block) between flat ops."""
+    from hwsim.engine_runs import RunBlock
+    rng = np.random.default_rng(3)
+    names = ("dram", "array", "vector")
+    for case in range(300):
+        block = RunBlock(names, ("x",), tuple(_random_tree(rng)))
+        before = make_block(["array", "dram"], [("array", int(rng.integers(0, 30)), [PREV], "a"),
+                                                ("dram", int(rng.integers(0, 30)), [PREV], "b")])
+        after = make_block(["vector"], [("vector", 3, [PREV], "c")])
+        lines = []
+        for b in (block, block.expand()):
+            g = TaskGraph()
+            for blk in (before, b, after):
+                g.add_block(blk)
+            t = g.schedule()
+            lo, hi = t.op_ranges[1]
+            span = {r: (int(t.start[lo:hi][t.res[lo:hi] == t.resources.index(r)].min(initial=-1)),
+                        int(t.end[lo:hi][t.res[lo:hi] == t.resources.index(r)].max(initial=-1)))
+                    for r in names if r in t.resources}
+            lines.append(([t.op_end(i) for i in range(3)], [t.busy_cycles(r, 1) for r in names], span))
+        assert lines[0] == lines[1], case
+
+
+def test_a_run_of_a_million_groups_is_one_row_with_its_count(tmp_path):
+    from hwsim.engine_runs import Group, Run, RunBlock
+    fold = Group((0, 1), (3, 5), ((2,), (1,)), (0, 1), (48.0, 0.0))    # load, then compute after it
+    g = TaskGraph()
+    g.add_block(RunBlock(("dram", "array"), ("load", "compute"), (Run((fold,), 1_000_000),)))
+    t = g.schedule()
+    assert len(t.res) == 3 and t.counts.tolist() == [1_000_000, 1_000_000, 1]
+    # loads every 3 ticks, each compute 5 ticks after its load ends but behind the previous compute
+    assert t.op_end(0) == 3 + 5 * 1_000_000 and t.busy_cycles("dram") == 3_000_000
+    t.to_chrome_trace(tmp_path / "t.json", tick_s=1e-9, detail="task")
+    events = [e for e in json.loads((tmp_path / "t.json").read_text())["traceEvents"] if e["ph"] == "X"]
+    assert [(e["name"], e["args"]["count"]) for e in events] == [("0:load x1000000", 1_000_000),
+                                                                 ("0:compute x1000000", 1_000_000)]

@@ -32,7 +32,7 @@ import numpy as np
 
 from hwsim import energy, nonlinear
 from hwsim.backends.base import BackendBase, OpCost
-from hwsim.engine import NONE, PREV, TaskBlock, single_task_block
+from hwsim.engine import TaskBlock, single_task_block
 from hwsim.hardware.systolic import SystolicConfig
 from hwsim.workload.ops import GELU, Conv2d, Eltwise, LayerNorm, MatMul, Op, Softmax
 
@@ -75,21 +75,17 @@ class FoldPlan:
     spill_bytes: int             # partial-sum bytes moved to/from DRAM (included above)
 
 
-def _tiles(size: int, tile: int) -> np.ndarray:
-    sizes = np.full(_cdiv(size, tile), tile, dtype=np.int64)
-    sizes[-1] = size - tile * (len(sizes) - 1)
-    return sizes
-
-
-def _plan_reduction_stationary(sr, sc, t, count, hw: SystolicConfig, stream_sram_kib, stat, stream):
+def _plan_reduction_stationary(sr, sc, t, count, hw: SystolicConfig, stream_sram_kib, stat, stream, reduced=False):
     """ws and is: a K-tile x (N or M)-tile of ``stat`` sits in the PEs, T vectors of ``stream`` flow
-    through, partial sums of the T x c output tile accumulate over the K tiles (inner loop)."""
+    through, partial sums of the T x c output tile accumulate over the K tiles (inner loop). Returns the
+    loop grid (``systolic_folds.loop_grid``: every fold of one instance, or the reduced grid), per grid fold
+    (compute, load bytes, store bytes, streamed vectors) and the FoldPlan counts of all ``count`` instances."""
+    from hwsim.backends.systolic_folds import loop_grid
     R, C, wb, ab = hw.rows, hw.cols, hw.word_bytes, hw.acc_bits / 8
-    r = np.tile(_tiles(sr, R), len(_tiles(sc, C)))           # order: for j (cols) for i (rows)
-    c = np.repeat(_tiles(sc, C), len(_tiles(sr, R)))
-    i = np.tile(np.arange(len(_tiles(sr, R))), len(_tiles(sc, C)))
-    j = np.repeat(np.arange(len(_tiles(sc, C))), len(_tiles(sr, R)))
-    fr = _cdiv(sr, R)
+    fr, fc = _cdiv(sr, R), _cdiv(sc, C)
+    g = loop_grid((1, 0, 2), (fr, fc, 1), reduced)          # order: for j (cols) for i (rows)
+    i, j, w = g.idx[0], g.idx[1], g.weight
+    r, c = np.minimum(R, sr - R * i), np.minimum(C, sc - C * j)
     stream_resident = t * sr * wb <= stream_sram_kib * 1024 / 2
     spill = t * c * ab > hw.ofmap_sram_kib * 1024 / 2
     ld_stat = r * c
@@ -97,54 +93,60 @@ def _plan_reduction_stationary(sr, sc, t, count, hw: SystolicConfig, stream_sram
     psum_in = np.where(spill & (i > 0), t * c * ab, 0)
     psum_out = np.where(spill & (i < fr - 1), t * c * ab, 0)
     out = np.where(i == fr - 1, t * c, 0)
-    compute = np.tile(np.full(len(r), max(t, R), dtype=np.int64), count)
-    compute[-1] = t         # the last fold waits for no next fold's stationary data (PE-grid model)
-    rep = lambda a: np.tile(a, count)
-    return FoldPlan(
-        compute=compute,
-        load_bytes=rep((ld_stat + ld_stream) * wb + psum_in),
-        store_bytes=rep(out * wb + psum_out),
-        sram_reads={stat: count * sr * sc, stream: count * t * sr * len(_tiles(sc, C)), "ofmap": count * t * sc * (fr - 1)},
+    folds = (np.full(len(r), max(t, R), dtype=np.int64), (ld_stat + ld_stream) * wb + psum_in, out * wb + psum_out,
+             np.full(len(r), t, dtype=np.int64))
+    counts = dict(
+        sram_reads={stat: count * sr * sc, stream: count * t * sr * fc, "ofmap": count * t * sc * (fr - 1)},
         sram_writes={"ofmap": count * t * sc * fr},
-        dram_reads={stat: count * sr * sc, stream: count * int(ld_stream.sum())},
+        dram_reads={stat: count * sr * sc, stream: count * int((ld_stream * w).sum())},
         dram_writes={"ofmap": count * t * sc},
-        spill_bytes=int(count * (psum_in.sum() + psum_out.sum())),
+        spill_bytes=int(count * ((psum_in * w).sum() + (psum_out * w).sum())),
     )
+    return g, folds, counts
 
 
-def _plan_output_stationary(m, k, n, count, hw: SystolicConfig):
+def _plan_output_stationary(m, k, n, count, hw: SystolicConfig, reduced=False):
     """os: an M-tile x N-tile of outputs sits in the PEs; K pairs of ifmap/filter vectors stream in.
-    Loop order: for m-tile (i) for n-tile (j): the ifmap slab is reused across j if it fits."""
+    Loop order: for m-tile (i) for n-tile (j): the ifmap slab is reused across j if it fits. Returns what
+    :func:`_plan_reduction_stationary` returns."""
+    from hwsim.backends.systolic_folds import loop_grid
     R, C, wb = hw.rows, hw.cols, hw.word_bytes
-    rt, ct = _tiles(m, R), _tiles(n, C)
-    r, c = np.repeat(rt, len(ct)), np.tile(ct, len(rt))
-    i, j = np.repeat(np.arange(len(rt)), len(ct)), np.tile(np.arange(len(ct)), len(rt))
+    fr, fc = _cdiv(m, R), _cdiv(n, C)
+    g = loop_grid((0, 1, 2), (fr, fc, 1), reduced)
+    i, j, w = g.idx[0], g.idx[1], g.weight
+    r, c = np.minimum(R, m - R * i), np.minimum(C, n - C * j)
     slab_resident = r * k * wb <= hw.ifmap_sram_kib * 1024 / 2
     filter_resident = k * n * wb <= hw.filter_sram_kib * 1024 / 2
     ld_if = np.where((j == 0) | ~slab_resident, r * k, 0)
     ld_f = np.where((i == 0) | (not filter_resident), k * c, 0)
-    rep = lambda a: np.tile(a, count)
-    compute = rep(np.full(len(r), max(k, R), dtype=np.int64))
-    compute[-1] = k         # the last fold waits for no next fold's stationary data (PE-grid model)
-    return FoldPlan(
-        compute=compute,
-        load_bytes=rep((ld_if + ld_f) * wb),
-        store_bytes=rep(r * c * wb),
-        sram_reads={"ifmap": count * m * k * len(ct), "filter": count * k * n * len(rt), "ofmap": 0},
+    folds = (np.full(len(r), max(k, R), dtype=np.int64), (ld_if + ld_f) * wb, r * c * wb, np.full(len(r), k, dtype=np.int64))
+    counts = dict(
+        sram_reads={"ifmap": count * m * k * fc, "filter": count * k * n * fr, "ofmap": 0},
         sram_writes={"ofmap": count * m * n},
-        dram_reads={"ifmap": count * int(ld_if.sum()), "filter": count * int(ld_f.sum())},
+        dram_reads={"ifmap": count * int((ld_if * w).sum()), "filter": count * int((ld_f * w).sum())},
         dram_writes={"ofmap": count * m * n},
         spill_bytes=0,
     )
+    return g, folds, counts
+
+
+def _fixed_plan(gemm: MatMul, hw: SystolicConfig, reduced: bool = False):
+    m, k, n, count = gemm.m, gemm.k, gemm.n, gemm.count
+    if hw.dataflow == "ws":
+        return _plan_reduction_stationary(k, n, m, count, hw, hw.ifmap_sram_kib, "filter", "ifmap", reduced)
+    if hw.dataflow == "is":
+        return _plan_reduction_stationary(k, m, n, count, hw, hw.filter_sram_kib, "ifmap", "filter", reduced)
+    return _plan_output_stationary(m, k, n, count, hw, reduced)
 
 
 def fold_plan(gemm: MatMul, hw: SystolicConfig) -> FoldPlan:
-    m, k, n, count = gemm.m, gemm.k, gemm.n, gemm.count
-    if hw.dataflow == "ws":
-        return _plan_reduction_stationary(k, n, m, count, hw, hw.ifmap_sram_kib, "filter", "ifmap")
-    if hw.dataflow == "is":
-        return _plan_reduction_stationary(k, m, n, count, hw, hw.filter_sram_kib, "ifmap", "filter")
-    return _plan_output_stationary(m, k, n, count, hw)
+    """Every fold of the fixed placement, ``count`` instances in execution order (memory grows with the
+    folds: the reference for tests; cycle mode runs the same folds as runs, ``systolic_folds``)."""
+    _, (compute, load, store, _), counts = _fixed_plan(gemm, hw)
+    compute = np.tile(compute, gemm.count)
+    compute[-1] = array_dims(hw.dataflow, gemm.m, gemm.k, gemm.n)[2]   # the last fold waits for no next
+    return FoldPlan(compute=compute, load_bytes=np.tile(load, gemm.count), store_bytes=np.tile(store, gemm.count),
+                    **counts)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -237,6 +239,10 @@ class EnergyModel:
 
     @classmethod
     def of(cls, hw: SystolicConfig) -> "EnergyModel":
+        return _energy_model(cls, hw)
+
+    @classmethod
+    def _of(cls, hw: SystolicConfig) -> "EnergyModel":
         mac = hw.mac_pj if hw.mac_pj is not None else energy.mac_pj(hw.word_bits, hw.acc_bits, hw.tech_nm)
         kib = (hw.ifmap_sram_kib + hw.filter_sram_kib + hw.ofmap_sram_kib) / 3
         sram = hw.sram_pj_per_byte if hw.sram_pj_per_byte is not None else energy.sram_pj_per_byte(kib, hw.tech_nm)
@@ -244,6 +250,12 @@ class EnergyModel:
         leak = hw.leakage_pj_per_cycle if hw.leakage_pj_per_cycle is not None else \
             energy.leakage_fraction() * energy.mac_pj(hw.word_bits, hw.acc_bits, hw.tech_nm) * hw.pes
         return cls(mac, sram, dram, energy.alu_pj(32, hw.tech_nm), leak)
+
+
+@lru_cache(maxsize=64)
+def _energy_model(cls, hw: SystolicConfig) -> EnergyModel:
+    """``EnergyModel.of``, memoised per config (every op of a model asks for it)."""
+    return cls._of(hw)
 
 
 class _LowerKey:
@@ -355,53 +367,23 @@ class SystolicBackend(BackendBase):
         if hw.scalesim_compatible:
             cycles, counts = self._scalesim_counts(gemm, hw)
             return single_task_block("array", cycles), self._gemm_cost(op, hw, counts, 0, cycles, 0, cycles, False)
+        from hwsim.backends.systolic_folds import gemm_run_block
         mp, cf = self.mapping(gemm, hw, fuse)
         if mp.fixed:
-            p = fold_plan(gemm, hw)
-            compute, load_bytes, store_bytes = p.compute, p.load_bytes, p.store_bytes
-            counts = (p.sram_reads, p.sram_writes, p.dram_reads, p.dram_writes, p.spill_bytes)
+            grid, folds, c = _fixed_plan(gemm, hw, reduced=True)
+            counts = (c["sram_reads"], c["sram_writes"], c["dram_reads"], c["dram_writes"], c["spill_bytes"])
         else:
-            from hwsim.backends.systolic_mapping import mapping_fold_plan
-            fp = mapping_fold_plan(gemm.m, gemm.k, gemm.n, gemm.count, hw.rows, hw.cols, DATAFLOW_CODE[hw.dataflow],
-                                   hw.word_bytes, hw.acc_bits / 8, mp, bool(fuse[0]), bool(fuse[1]))
-            compute, load_bytes, store_bytes = fp["compute"], fp["load_bytes"], fp["store_bytes"]
+            from hwsim.backends.systolic_mapping import mapping_pieces
+            grid, folds, dram, spill = mapping_pieces(gemm.m, gemm.k, gemm.n, gemm.count, hw.rows, hw.cols,
+                                                      DATAFLOW_CODE[hw.dataflow], hw.word_bytes, hw.acc_bits / 8, mp,
+                                                      bool(fuse[0]), bool(fuse[1]), reduced=True)
             sr, sw, _, _, _ = self._cf_counts(cf)
-            counts = (sr, sw, {"ifmap": fp["dram"]["ifmap"], "filter": fp["dram"]["filter"]},
-                      {"ofmap": fp["dram"]["ofmap"]}, fp["spill_bytes"])
-        f = len(compute)
-        comp = compute.copy()
-        comp[0] += hw.rows                      # preload the first fold's stationary data
-        comp[-1] += hw.rows + hw.cols - 2       # skew and drain of the last results
-        load = np.ceil(load_bytes / bw).astype(np.int64)
-        store = np.ceil(store_bytes / bw).astype(np.int64)
-        # slots: 0 = L(0); per fold f: 1+3f = L(f+1), 2+3f = C(f), 3+3f = S(f)
-        n_slots = 1 + 3 * f
-        res = np.zeros(n_slots, np.int64)      # 0 = dram, 1 = array
-        cyc = np.zeros(n_slots, np.int64)
-        byts = np.zeros(n_slots)
-        lab = np.zeros(n_slots, np.int64)      # 0 = compute, 1 = load, 2 = store
-        deps = np.full((n_slots, 1), NONE, np.int64)           # each task waits for one other
-        fi = np.arange(f)
-        L_next, C_slot, S_slot = 1 + 3 * fi, 2 + 3 * fi, 3 + 3 * fi
-        cyc[0], byts[0], lab[0], deps[0, 0] = load[0], load_bytes[0], 1, PREV
-        cyc[L_next], byts[L_next], lab[L_next] = np.append(load[1:], 0), np.append(load_bytes[1:], 0), 1
-        deps[L_next, 0] = np.where(fi >= 1, C_slot - 3, PREV)          # buffer of fold f-1 is free
-        res[C_slot], cyc[C_slot], lab[C_slot] = 1, comp, 0
-        deps[C_slot, 0] = np.where(fi == 0, 0, L_next - 3)             # its own data is loaded
-        cyc[S_slot], byts[S_slot], lab[S_slot] = store, store_bytes, 2
-        deps[S_slot, 0] = C_slot
-        exists = (byts > 0) | (res == 1)
-        # drop empty transfers and renumber dependencies
-        new_id = np.cumsum(exists) - 1
-        d = deps[exists]
-        mapped = np.where(d >= 0, np.where(exists[np.maximum(d, 0)], new_id[np.maximum(d, 0)], NONE), d)
-        if not exists[0]:
-            first_c = new_id[C_slot[0]]
-            mapped[first_c, 0] = PREV
-        block = TaskBlock(("dram", "array"), res[exists], cyc[exists], mapped, dram_bytes=byts[exists],
-                          label=lab[exists], labels=("compute", "load", "store"))
-        ideal = int(load[0] + comp.sum() + store[-1])
-        cost = self._gemm_cost(op, hw, counts, 0, int(comp.sum()), int(load.sum() + store.sum()), ideal, False)
+            counts = (sr, sw, {"ifmap": dram["ifmap"], "filter": dram["filter"]}, {"ofmap": dram["ofmap"]}, spill)
+        # every fold: the next fold's load overlaps it (double buffering), its store follows it; runs of
+        # identical folds stay runs (systolic_folds), so memory and time do not grow with the GEMM
+        leaves = list(zip(*(a.tolist() for a in folds)))
+        block, compute, dram_cycles, ideal = gemm_run_block(leaves, grid, gemm.count, hw.rows, hw.cols, bw)
+        cost = self._gemm_cost(op, hw, counts, 0, compute, dram_cycles, ideal, False)
         return block, replace(cost, details=self._details(gemm, hw, mp, fuse))
 
     def _gemm_analytic_many(self, gemms: list[tuple[MatMul, Op]], hw: SystolicConfig, fuses=None) -> list[OpCost]:

@@ -107,19 +107,31 @@ def mapping_fold_plan(m: int, k: int, n: int, count: int, R: int, C: int, df: in
     cycles (``compute``, without the per-op preload/drain), DRAM load and store bytes, and the totals
     of DRAM words per operand and spilled partial-sum bytes. A tile is loaded on first use while its
     operand's resident set holds it; the set is emptied when an outer loop the operand depends on moves
-    (the rule :func:`mapping_cost` counts in closed form). Returns a dict of numpy arrays / ints."""
+    (the rule :func:`mapping_cost` counts in closed form). Returns a dict of numpy arrays / ints. Memory
+    grows with the pieces: the reference for tests; cycle mode runs the reduced grid of
+    :func:`mapping_pieces` as runs (``systolic_folds``)."""
+    _, (compute, load, store, s_len), dram, spill = mapping_pieces(m, k, n, count, R, C, df, wb, ab, mp, fuse_in, fuse_out)
+    compute = np.tile(compute, count)
+    compute[-1] = s_len[-1]          # the last piece waits for no next tile
+    return {"compute": compute, "load_bytes": np.tile(load, count), "store_bytes": np.tile(store, count),
+            "dram": dram, "spill_bytes": spill}
+
+
+def mapping_pieces(m: int, k: int, n: int, count: int, R: int, C: int, df: int, wb: float, ab: float,
+                   mp: GemmMapping, fuse_in: bool = False, fuse_out: bool = False, reduced: bool = False):
+    """The pieces of one instance on a loop grid (``systolic_folds.loop_grid``: all of them, or the reduced
+    grid): (grid, (compute, load bytes, store bytes, streamed vectors) per grid piece, DRAM words per
+    operand of all ``count`` instances, spilled partial-sum bytes of all instances)."""
+    from hwsim.backends.systolic_folds import loop_grid
     Sr, Sc, Ss = _gemm_dims_py(m, k, n, df)
     sizes = (Sr, Sc, Ss)
     tiles = (R, C, mp.stream_tile)
     order = tuple(int(d) for d in mp.order)
     trips = [-(-sizes[d] // tiles[d]) for d in range(3)]
-    tsz = [np.minimum(tiles[d], sizes[d] - tiles[d] * np.arange(trips[d])) for d in range(3)]
-    grids = np.meshgrid(*[np.arange(trips[d]) for d in order], indexing="ij")
-    idx = [None, None, None]
-    for p, d in enumerate(order):
-        idx[d] = grids[p].reshape(-1)
-    nf = len(idx[0])
-    ext = [tsz[d][idx[d]] for d in range(3)]
+    g = loop_grid(order, trips, reduced)
+    idx, w = g.idx, g.weight
+    nf = len(g)
+    ext = [np.minimum(tiles[d], sizes[d] - tiles[d] * idx[d]) for d in range(3)]
     rel = _REL[df]
     load = np.zeros(nf)
     store = np.zeros(nf)
@@ -151,16 +163,16 @@ def mapping_fold_plan(m: int, k: int, n: int, count: int, R: int, C: int, df: in
             load += np.where(refill, tile_words * ab, 0)
             final = (red == trips[0] - 1) & (not fuse_out)
             store += np.where(spill_out, tile_words * ab, 0) + np.where(final, tile_words * wb, 0)
-            spill += float(np.where(refill, tile_words * ab, 0).sum() + np.where(spill_out, tile_words * ab, 0).sum())
-            dram[op] = int(np.where(final, tile_words, 0).sum())
+            spill += float((np.where(refill, tile_words * ab, 0) * w).sum() + (np.where(spill_out, tile_words * ab, 0) * w).sum())
+            dram[op] = int((np.where(final, tile_words, 0) * w).sum())
         elif op == "ofmap":
             last_s = (idx[2] == trips[2] - 1) & (not fuse_out)   # os: the output leaves after its last K piece
             store += np.where(last_s, tile_words * wb, 0)
-            dram[op] = int(np.where(last_s, tile_words, 0).sum())
+            dram[op] = int((np.where(last_s, tile_words, 0) * w).sum())
         else:
             is_first &= not (fuse_in and op == "ifmap")
             load += np.where(is_first, tile_words * wb, 0)
-            dram[op] = int(np.where(is_first, tile_words, 0).sum())
+            dram[op] = int((np.where(is_first, tile_words, 0) * w).sum())
     # array cycles: runs of pieces sharing the stationary tile (same r, c) stream back to back; the run's
     # last piece waits for the next tile's R-cycle shift-in (max(run stream, R) per run)
     same_next = np.zeros(nf, bool)
@@ -169,13 +181,11 @@ def mapping_fold_plan(m: int, k: int, n: int, count: int, R: int, C: int, df: in
     starts = np.ones(nf, bool)
     starts[1:] = ~same_next[:-1]
     run_id = np.cumsum(starts) - 1
-    before = s_len.cumsum() - s_len
+    streamed = s_len * g.mult[2]                       # a middle s piece stands for mult[2] pieces of the run
+    before = streamed.cumsum() - streamed
     run_before = before - before[starts][run_id]       # streamed vectors of the run before this piece
     compute = np.where(same_next, s_len, np.maximum(s_len, R - run_before))
-    compute = np.tile(compute, count)
-    compute[-1] = s_len[-1]          # the last piece waits for no next tile
-    return {"compute": compute, "load_bytes": np.tile(load, count), "store_bytes": np.tile(store, count),
-            "dram": {kk: count * v for kk, v in dram.items()}, "spill_bytes": count * spill}
+    return g, (compute, load, store, s_len), {kk: count * v for kk, v in dram.items()}, count * spill
 
 
 def pe_schedule(m: int, k: int, n: int, R: int, C: int, df: int, mp: GemmMapping):

@@ -116,6 +116,9 @@ def _gemm_totals_kernel(m, k, n, count, mult, fin, fgemm, fout, rows, cols, df, 
         out_stalled[p] = stalled
 
 
+_GEMM_MEMO_MAX = 1 << 18   # distinct search inputs kept per evaluator (~60 MB at most)
+
+
 class PointEvaluator:
     """Analytic cost of one workload on many systolic configs at once.
 
@@ -157,6 +160,7 @@ class PointEvaluator:
         self._macs_total = sum(macs[k] * gemms[k] for k in keys)
         self._vector_ops = [(first_vec[k], vector[k]) for k in vector]
         self._cache: dict = {}
+        self._gemm_memo: dict = {}     # search-relevant columns (bytes) -> GEMM totals, across calls
 
     # ---- per-config scalars, grouped ------------------------------------------------------------
     def _grouped(self, name: str, fn, fields, params: Mapping, n: int) -> dict[str, np.ndarray]:
@@ -167,8 +171,8 @@ class PointEvaluator:
         if varying:
             codes, uniques, radix = np.zeros(n, dtype=np.int64), [], 1
             for f in varying:
-                u, inv = np.unique(np.asarray(params[f]), return_inverse=True)
-                codes += inv.reshape(-1).astype(np.int64) * radix
+                u, inv = _codes(params[f])
+                codes += inv * radix
                 radix *= len(u)
                 uniques.append(u)
             group, inv = np.unique(codes, return_inverse=True)
@@ -227,7 +231,7 @@ class PointEvaluator:
         # what the mapping search weighs (energy / edp objectives), per point
         hw.update(objective=objective, fusion=fusion, mac_pj=_f64(s["mac_pj"], n), sram_pj=_f64(s["sram_pj_per_byte"], n),
                   dram_pj=_f64(s["dram_pj_per_byte"], n), leak_pj=_f64(leak, n))
-        g = (self.gemm_totals if self.compiled else self.gemm_totals_numpy)(hw)
+        g = self.gemm_totals(hw, _combined_codes(params, n)) if self.compiled else self.gemm_totals_numpy(hw)
         cycles = g["cycles"] + s["vector_cycles"].astype(np.int64)
         vector_pj = s["vector_pj_a"] + s["vector_pj_b"] * s["sram_pj_per_byte"]
         energy_pj = (self._macs_total * s["mac_pj"] + g["sram_bytes"] * s["sram_pj_per_byte"]
@@ -236,29 +240,59 @@ class PointEvaluator:
         return {"cycles": cycles, "latency_s": latency_s, "energy_pj": energy_pj, "edp_pj_s": energy_pj * latency_s,
                 "area_mm2": pes * s["pe_area_mm2"] + s["sram_area_mm2"], "stalled": g["stalled"]}
 
-    def gemm_totals(self, hw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def gemm_totals(self, hw: Mapping[str, np.ndarray], group: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Over all GEMMs, per point: ``cycles`` (int64), ``sram_bytes`` and ``dram_bytes`` (as the
         energy model counts them), ``stalled``. ``hw``: contiguous int64 rows/cols/dataflow codes,
-        float64 SRAM KiB, DRAM bytes per cycle, word and accumulator bytes."""
+        float64 SRAM KiB, DRAM bytes per cycle, word and accumulator bytes. ``group``: optional int64 codes
+        equal for points whose swept fields are equal (the columns are functions of them), saving the
+        per-column search for distinct combinations."""
         # the search depends on these columns only: evaluate each distinct combination once (a sweep's
         # points repeat them: e.g. examples/sweep_vit.yaml has <= 4,032 among any number of points)
         cols = ("rows", "cols", "dataflow", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "word_bytes",
                 "acc_bytes", "dram_bytes_per_cycle", "objective", "fusion", "mac_pj", "sram_pj", "dram_pj", "leak_pj")
-        key = np.stack([np.asarray(hw[c], dtype=np.float64) for c in cols], axis=1)
-        key = np.ascontiguousarray(key).view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).reshape(-1)
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        # distinct combinations: per-column codes combined in mixed radix (sorting int64 codes, not 120-byte rows)
+        n = len(np.asarray(hw["rows"]))
+        code, radix = (np.zeros(n, np.int64), 1) if group is None else (group, 0)
+        for c in (cols if group is None else ()):
+            col = np.asarray(hw[c])
+            if n and (col == col[0]).all():
+                continue
+            u, inv = np.unique(col, return_inverse=True)
+            code += inv.reshape(-1).astype(np.int64) * radix
+            radix *= len(u)
+            if radix > 2 ** 62:      # too many combinations for one int64 code: unique rows of the raw bytes
+                key = np.ascontiguousarray(np.stack([np.asarray(hw[c], dtype=np.float64) for c in cols], axis=1))
+                code = key.view(np.dtype((np.void, 8 * len(cols)))).reshape(-1)
+                break
+        _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
         u = {c: np.ascontiguousarray(np.asarray(hw[c])[first]) for c in cols}
-        m = len(first)
-        res = {"cycles": np.empty(m, np.int64), "sram_bytes": np.empty(m), "dram_bytes": np.empty(m),
-               "stalled": np.empty(m, np.bool_)}
-        flat = lambda a: np.ascontiguousarray(a.reshape(-1))
-        _gemm_totals_kernel(flat(self._m), flat(self._k), flat(self._n), flat(self._count), flat(self._mult),
-                            self._fin, self._fgemm, self._fout, u["rows"], u["cols"], u["dataflow"], u["ifmap_sram_kib"], u["filter_sram_kib"],
-                            u["ofmap_sram_kib"], u["word_bytes"], u["acc_bytes"], u["dram_bytes_per_cycle"],
-                            u["fusion"], u["objective"], u["mac_pj"], u["sram_pj"], u["dram_pj"], u["leak_pj"],
-                            res["cycles"], res["sram_bytes"], res["dram_bytes"], res["stalled"])
+        # memoised across calls (a sweep's chunks repeat the same combinations): search only the new ones
+        rows = np.stack([u[c].astype(np.float64) for c in cols], axis=1)
+        keys = [r.tobytes() for r in rows]
+        memo = self._gemm_memo
+        new = [i for i, kb in enumerate(keys) if kb not in memo]
+        if new:
+            sel = np.array(new, dtype=np.int64)
+            m = len(sel)
+            res = {"cycles": np.empty(m, np.int64), "sram_bytes": np.empty(m), "dram_bytes": np.empty(m),
+                   "stalled": np.empty(m, np.bool_)}
+            us = {c: np.ascontiguousarray(u[c][sel]) for c in cols}
+            flat = lambda a: np.ascontiguousarray(a.reshape(-1))
+            _gemm_totals_kernel(flat(self._m), flat(self._k), flat(self._n), flat(self._count), flat(self._mult),
+                                self._fin, self._fgemm, self._fout, us["rows"], us["cols"], us["dataflow"],
+                                us["ifmap_sram_kib"], us["filter_sram_kib"], us["ofmap_sram_kib"], us["word_bytes"],
+                                us["acc_bytes"], us["dram_bytes_per_cycle"], us["fusion"], us["objective"], us["mac_pj"],
+                                us["sram_pj"], us["dram_pj"], us["leak_pj"],
+                                res["cycles"], res["sram_bytes"], res["dram_bytes"], res["stalled"])
+            if len(memo) + m > _GEMM_MEMO_MAX:
+                memo.clear()
+            for j, i in enumerate(new):
+                memo[keys[i]] = (res["cycles"][j], res["sram_bytes"][j], res["dram_bytes"][j], res["stalled"][j])
+        got = [memo[kb] for kb in keys]
         inverse = inverse.reshape(-1)
-        return {k: v[inverse] for k, v in res.items()}
+        return {k: np.array([g[j] for g in got], dtype=dt)[inverse]
+                for j, (k, dt) in enumerate((("cycles", np.int64), ("sram_bytes", np.float64),
+                                             ("dram_bytes", np.float64), ("stalled", np.bool_)))}
 
     def gemm_totals_numpy(self, hw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """:meth:`gemm_totals` point by point through the backend's memoised scalar search
@@ -286,6 +320,38 @@ class PointEvaluator:
                 out["dram_bytes"][p] += mu * c["dram_bytes"]
                 out["stalled"][p] |= c["dram_cycles"] > c["compute"]
         return out
+
+
+_CODES: dict = {}   # id of a parameter array -> (a copy of its values, its unique values, per-point codes)
+
+
+def _codes(values) -> tuple[np.ndarray, np.ndarray]:
+    """(unique values, int64 code per point) of one swept field's array, memoised per array (checked equal
+    to the memoised copy, an O(n) comparison instead of an O(n log n) sort): the sweep passes the same
+    arrays to every model's evaluator and to each grouping."""
+    values = np.asarray(values)
+    hit = _CODES.get(id(values))
+    if hit is not None and hit[0].shape == values.shape and hit[0].dtype == values.dtype and np.array_equal(hit[0], values):
+        return hit[1], hit[2]
+    u, inv = np.unique(values, return_inverse=True)
+    if len(_CODES) > 64:
+        _CODES.clear()
+    _CODES[id(values)] = (values.copy(), u, inv.reshape(-1).astype(np.int64))
+    return u, _CODES[id(values)][2]
+
+
+def _combined_codes(params: Mapping, n: int) -> np.ndarray | None:
+    """One int64 code per point, equal iff every swept (array) field is equal; None if the product of the
+    fields' distinct counts does not fit an int64."""
+    code, radix = np.zeros(n, np.int64), 1
+    for f in sorted(params):
+        if np.ndim(params[f]) > 0:
+            u, inv = _codes(params[f])
+            code = code + inv * radix
+            radix *= len(u)
+            if radix > 2 ** 62:
+                return None
+    return code
 
 
 def _f64(a, n):
