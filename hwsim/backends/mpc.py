@@ -10,11 +10,14 @@ workload op                                 library cost
 MatMul / Gate with a trained weight         ``matmul((count*m, k), (k, n))`` (private weights) or
                                             ``matmul_public`` (public weights: no communication)
 Conv2d (patch embedding)                    its im2col GEMM, the same way (grouped: a batched matmul)
-MatMul of two activations (Q·K^T, A·V)      ``matmul((count, m, k), (count, k, n))``: heads batched, 1 round
+MatMul of two activations (Q·K^T, A·V)      ``matmul((count, m, k), (count, k, n))``: heads batched; Q·K^T
+                                            (name ending ``qk``) also pays ``public_scale`` of its
+                                            scores (the d^-0.5 factor; free with two parties)
 Softmax, ``attention`` kind K               ``attention(K, (count, rows, length))``: softmax,
                                             relu_softmax, 2quad
-Eltwise ``scale`` (scaling attention x/N)   ``truncate``: a public division, local (0 rounds)
-Eltwise ``add`` / ``mean`` / ``sum``        ``public_op``: residuals and public scalings are local
+Eltwise ``scale`` (scaling attention x/N)   ``public_scale``: a public division (0 rounds with 2 parties)
+Eltwise ``mean``                            ``public_scale`` (a sum then a public division)
+Eltwise ``add`` / ``sum``                   ``public_op``: residuals and sums are local
 LayerNorm                                   ``layernorm((count*rows, width))``
 GELU variant gelu / quad / relu             ``gelu_erf`` / ``gelu_quad`` / ``relu`` on (count, n)
 ==========================================  ==============================================================
@@ -59,7 +62,9 @@ from hwsim.hardware.mpc import MpcConfig
 from hwsim.workload.ops import GELU, Conv2d, Eltwise, Gather, LayerNorm, MatMul, Op, Pool, Softmax, TopK
 
 TICK_S = 1e-9
-FREE_ELTWISE = {"add": P.public_op, "mean": P.public_op, "sum": P.public_op, "scale": P.truncate}
+# add/sum: local for any party count; mean (a public division) and scale (x / N): a truncation, local
+# with two parties, CrypTen's wraps protocol with more (mpc_protocols.public_scale)
+FREE_ELTWISE = {"add": P.public_op, "mean": P.public_scale, "sum": P.public_op, "scale": P.public_scale}
 GELU_COSTS = {"gelu": P.gelu_erf, "quad": P.gelu_quad, "relu": P.relu}
 SOFTMAX_KINDS = ("softmax", "relu_softmax", "2quad")
 # counter -> unit (what each is: the MpcBackend docstring)
@@ -98,12 +103,14 @@ def proto_cost(op: Op, hw: MpcConfig, p: P.CryptenParams | None = None) -> P.Pro
     if why:
         raise HwsimError(f"the mpc backend cannot cost {op.name}: {why}")
     # identical ops of different layers cost the same: evaluate each shape once (the library is pure Python)
+    scores = isinstance(op, MatMul) and not op.static_weights and op.name.endswith("qk")
     return _proto_cost(dataclasses.replace(op, name="", layer=None, weight=""), hw.private_weights,
-                       hw.head_batching, p)
+                       hw.head_batching, p, scores)
 
 
 @lru_cache(maxsize=4096)
-def _proto_cost(op: Op, private_weights: bool, head_batching: str, p: P.CryptenParams) -> P.ProtoCost:
+def _proto_cost(op: Op, private_weights: bool, head_batching: str, p: P.CryptenParams,
+                scores: bool = False) -> P.ProtoCost:
     c = op.count
     if isinstance(op, Conv2d):
         g = op.gemm()
@@ -118,6 +125,8 @@ def _proto_cost(op: Op, private_weights: bool, head_batching: str, p: P.CryptenP
             lin = P.matmul if private_weights else P.matmul_public
             return lin((c * op.m, op.k), (op.k, op.n), p)
         cost = P.matmul((c, op.m, op.k), (c, op.k, op.n), p)
+        if scores:  # Q K^T * d^-0.5 (mpc_protocols.vit_layer)
+            cost = cost + P.public_scale((c, op.m, op.n), p)
         if isinstance(op.head, tuple) and 0 not in op.head:
             # batched with the same matmul of the head group holding head 0 (one tensor of all heads)
             cost = dataclasses.replace(cost, rounds=0, offline_tuples=0)
