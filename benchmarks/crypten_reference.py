@@ -331,7 +331,7 @@ def cases(only):
 
 
 # ---------------------------------------------------------------------------------------------
-def _run(only, seed, provider):
+def _run(only, seed, provider, model=None):
     import crypten
     import crypten.communicator as comm
     import torch
@@ -360,6 +360,8 @@ def _run(only, seed, provider):
         return crypten.cryptensor(torch.randn(*shape) if shape else torch.randn(()), src=0)
 
     for op, params, fn, inputs in cases(only):
+        if model is not None and params.get("model", model) != model:
+            continue
         if op == "vit_network":
             n, dmod, hid = params["tokens"], params["dim"], params["mlp_hidden"]
             k = params["patch"]
@@ -420,17 +422,46 @@ def _run(only, seed, provider):
     return results
 
 
+def merge(paths, out):
+    """Concatenate the results of runs made with the same CrypTen, torch, world size and provider
+    (e.g. ``--only small`` and ``--only vit`` run separately) into one file; the provenance keeps
+    every run's command and date."""
+    docs = [json.loads(open(p).read()) for p in paths]
+    key = ("crypten", "torch", "mpc", "config")
+    first = docs[0]["provenance"]
+    for d in docs[1:]:
+        if any(d["provenance"][k] != first[k] for k in key):
+            print(f"crypten_reference: cannot merge runs with different {key}", file=sys.stderr)
+            return 1
+    doc = dict(docs[0])
+    doc["provenance"] = dict(first, command=" ; ".join(d["provenance"]["command"] for d in docs),
+                             date_utc=" ; ".join(d["provenance"]["date_utc"] for d in docs),
+                             merged="benchmarks/crypten_reference.py --merge " + " ".join(paths))
+    doc["results"] = [r for d in docs for r in d["results"]]
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    print(f"merged {len(doc['results'])} rows into {out}")
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-o", "--out", required=True, help="JSON file to write")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="do not run CrypTen: concatenate these result files into --out")
     ap.add_argument("--only", choices=["all", "small", "vit", "network"], default="all",
                     help="all = small + vit; network = whole MPCViT CIFAR-10 networks (slow, separate file)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", choices=["cifar", "tiny"], default=None,
+                    help="keep only the ViT-sized cases of this model (small cases are kept)")
     ap.add_argument("--world-size", type=int, default=2,
                     help="computing parties (CrypTen world_size); each party's counts are recorded")
     ap.add_argument("--provider", choices=["TFP", "TTP"], default="TFP",
                     help="tuple provider; TTP also records what the trusted third party sends (offline)")
     a = ap.parse_args(argv)
+    if a.merge:
+        return merge(a.merge, a.out)
 
     import crypten
     import torch
@@ -439,7 +470,7 @@ def main(argv=None):
     if a.world_size < 2:
         ap.error(f"--world-size {a.world_size}: CrypTen's protocols need at least 2 parties")
     runner = crypten.mpc.run_multiprocess(world_size=a.world_size)(_run)
-    per_rank = runner(a.only, a.seed, a.provider)
+    per_rank = runner(a.only, a.seed, a.provider, a.model)
     if per_rank is None or len(per_rank) < a.world_size or any(r is None for r in per_rank[:a.world_size]):
         print("crypten_reference: a party failed; no results written", file=sys.stderr)
         return 1

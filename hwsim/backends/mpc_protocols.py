@@ -18,9 +18,9 @@ What changes with more than two parties (CrypTen 0.4.1)
    or matmul whose operands both carry the 2^16 scale, after a multiply by a public non-integer,
    ``mean``, ``div`` by a public integer) runs ``beaver.truncate`` (l.159-168): ``wraps`` (l.129-156)
    gets ``provider.wrap_rng`` (TFP: ``comm.scatter`` of N - 1 random shares from party 0,
-   ``tfp_provider.py`` l.58-70; TTP: one request for ``theta_r``, ``ttp_provider.py`` l.84-99) then
+   ``tfp_provider.py`` l.55-68; TTP: one request for ``theta_r``, ``ttp_provider.py`` l.84-99) then
    ``comm.gather(z, 0)`` (beaver.py l.149). A multiply by a 0/1 result of a comparison (scale 1) is not
-   rescaled (``_arithmetic_function`` l.401-409), so ReLU's, ``where``'s and the max's multiplies cost
+   rescaled (``_arithmetic_function`` l.389-402), so ReLU's, ``where``'s and the max's multiplies cost
    no truncation. See :func:`truncate`.
 2. A2B. ``converters.py`` ``_A2B`` (l.18-39) stacks N binary sharings and sums them with
    ``BinarySharedTensor.sum`` (binary.py l.339-362): a log-reduction of ``circuit.add``s over the
@@ -250,8 +250,8 @@ def _reveal(n_elements: int, p: CryptenParams) -> ProtoCost:
 
 def _rooted(n_elements: int, p: CryptenParams) -> ProtoCost:
     """One ``scatter`` from or ``gather`` to party 0 of n elements per party (communicator.py
-    ``_logging`` l.185-190, 201-210, 226-227): one round; party 0 logs (N - 1) n elements, every other
-    party n."""
+    ``_logging``: scatter l.185-190 and 226-227, gather l.201-210): one round; party 0 logs (N - 1) n
+    elements, every other party n."""
     per_party = (p.parties - 1) * n_elements if p.rank == 0 else n_elements
     return ProtoCost(rounds=1, comm_bytes=per_party * p.elem_bytes)
 
@@ -268,7 +268,7 @@ def mul(x_shape, y_shape, p: CryptenParams = DEFAULT, *, rescale: bool = True) -
     size), one ``reveal_batch([x - a, y - b])`` = one round of 2 (|x| + |y|) elements per party; the
     result is ``c + eps*b + a*delta + eps*delta`` (3 products of the output size). The fixed-point
     rescale is :func:`truncate` of the output (local with two parties); ``rescale=False`` when one
-    operand is a comparison result of scale 1 (arithmetic.py ``_arithmetic_function`` l.401-409:
+    operand is a comparison result of scale 1 (arithmetic.py ``_arithmetic_function`` l.389-402:
     ``div_`` only when both encoder scales exceed 1), as in ReLU, ``where`` and the max.
     """
     nx, ny = numel(x_shape), numel(y_shape)
@@ -327,12 +327,12 @@ def square(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
 
 
 def truncate(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
-    """Division by a public integer / fixed-point rescale: arithmetic.py ``div_`` (l.446-479).
+    """Division by a public integer / fixed-point rescale: arithmetic.py ``div_`` (l.446-482).
 
     Two parties: each party divides its own share (``share.div_(y, rounding_mode="trunc")``,
     SecureML-style local truncation): free. N > 2 parties: beaver.py ``truncate`` (l.159-168) ->
     ``wraps`` (l.129-156): the provider's ``wrap_rng`` (TFP: ``comm.scatter`` of the parties' shares of
-    a random r from party 0, tfp_provider.py l.58-70, 1 round; TTP: a ``wraps`` request to the third
+    a random r from party 0, tfp_provider.py l.55-68, 1 round; TTP: a ``wraps`` request to the third
     party, offline) and ``comm.gather(x + r, 0)`` (beaver.py l.149, 1 round). Party 0 logs (N - 1) n
     elements per collective, the others n (:func:`_rooted`). Offline (what a TTP sends): theta_r, n
     elements. Default 3 parties, TFP: 2 rounds, party 0 32 n bytes, the others 16 n."""
@@ -346,8 +346,8 @@ def truncate(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
 def public_scale(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
     """Multiply by a public non-integer (``x * 0.125``, ``x.div(sqrt 2)``) or divide by a public
     integer (``x.div(N)``, ``mean``): local arithmetic then one :func:`truncate` (arithmetic.py
-    ``_arithmetic_function`` public branch l.398-403, ``div_`` l.446-479). Free with two parties.
-    (A multiply by a Python int is exact and never truncates: ``mul`` l.422-428.)"""
+    ``_arithmetic_function`` public branch l.361-372, rescale l.391-395, ``div_`` l.446-482). Free with
+    two parties. (A multiply by a Python int is exact and never truncates: ``mul`` l.422-428.)"""
     return truncate(shape, p)
 
 
