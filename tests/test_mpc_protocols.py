@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from hwsim.backends import mpc_protocols as P
+from hwsim.backends.mpc import crypten_record_cost, party_counts
 from hwsim.errors import HwsimError
 
 DATA = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "reference"
@@ -30,50 +31,10 @@ NPC = {n: json.loads((DATA / f"crypten_reference_{n}pc.json").read_text()) for n
 NPC_TTP = json.loads((DATA / "crypten_reference_3pc_ttp.json").read_text())
 
 
-def party_counts(record, parties):
-    """(rank, (rounds, comm_bytes)) of every party in a measured record."""
-    yield 0, (record["rounds"], record["comm_bytes"])
-    for rank in range(1, parties):
-        yield rank, (record[f"rounds_party{rank}"], record[f"comm_bytes_party{rank}"])
-
-
 def model(record, p: P.CryptenParams = P.DEFAULT) -> P.ProtoCost:
     """The library call that corresponds to one measured (op, params) of crypten_reference.py, with
-    protocol parameters ``p`` (parties, rank, provider)."""
-    op, prm = record["op"], record["params"]
-    x = prm.get("x")
-    if op == "vit_layer":
-        return P.vit_layer(tokens=prm["tokens"], dim=prm["dim"], heads=prm["heads"],
-                           mlp_hidden=prm["mlp_hidden"], kinds=prm["kinds"], gelu=prm["gelu"],
-                           private_weights=prm["weights"] == "private", p=p)
-    if op == "attn_mixed":
-        return P.attention_mixed(prm["kinds"], x[-1], p)
-    if op.startswith("attn_"):
-        return P.attention(op[len("attn_"):], x, p)
-    calls = {
-        "mul": lambda: P.mul(x, prm["y"], p),
-        "matmul": lambda: P.matmul(x, prm["y"], p),
-        "matmul_public": lambda: P.matmul_public(x, prm["y"], p),
-        "square": lambda: P.square(x, p),
-        "trunc_div": lambda: P.truncate(x, p),
-        "public_scale": lambda: P.public_scale(x, p),
-        "ltz": lambda: P.ltz(x, p),
-        "ge0": lambda: P.compare(x, p),
-        "relu": lambda: P.relu(x, p),
-        "max_row": lambda: P.max_row(x, p),
-        "exp": lambda: P.exp(x, p),
-        "reciprocal": lambda: P.reciprocal(x, p),
-        "reciprocal_pos": lambda: P.reciprocal(x, p, all_pos=True),
-        "inv_sqrt": lambda: P.inv_sqrt(x, p),
-        "erf": lambda: P.erf(x, p),
-        "gelu_erf": lambda: P.gelu_erf(x, p),
-        "gelu_quad": lambda: P.gelu_quad(x, p),
-        "gelu_tanh_hardtanh": lambda: P.gelu_tanh_hardtanh(x, p),
-        "layernorm": lambda: P.layernorm(x, p),
-        "private_div": lambda: P.div_private(x, prm["y"], p),
-        "softmax": lambda: P.softmax(x, p),
-    }
-    return calls[op]()
+    protocol parameters ``p`` (parties, rank, provider): the backend's record mapping."""
+    return crypten_record_cost(record, p)
 
 
 def _rid(r):

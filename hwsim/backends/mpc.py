@@ -216,29 +216,38 @@ class MpcBackend(BackendBase):
 
 # ------------------------------------------------------------------ cross-checks (hwsim validate)
 
-def crypten_record_cost(record: dict) -> P.ProtoCost:
+def crypten_record_cost(record: dict, p: P.CryptenParams = P.DEFAULT) -> P.ProtoCost:
     """The protocol-library call for one (op, params) record measured by ``benchmarks/crypten_reference.py``
-    (the record's ``op`` names the CrypTen call, ``params`` its shapes; ``hwsim/data/reference/crypten_*``)."""
+    (the record's ``op`` names the CrypTen call, ``params`` its shapes; ``hwsim/data/reference/crypten_*``),
+    with protocol parameters ``p`` (parties, the rank whose count to return, provider)."""
     op, prm = record["op"], record["params"]
     x = prm.get("x")
     if op == "vit_layer":
         return P.vit_layer(tokens=prm["tokens"], dim=prm["dim"], heads=prm["heads"], mlp_hidden=prm["mlp_hidden"],
                            kinds=[tuple(k) for k in prm["kinds"]], gelu=prm["gelu"],
-                           private_weights=prm["weights"] == "private")
+                           private_weights=prm["weights"] == "private", p=p)
     if op == "attn_mixed":
-        return P.attention_mixed(prm["kinds"], x[-1])
+        return P.attention_mixed(prm["kinds"], x[-1], p)
     if op.startswith("attn_"):
-        return P.attention(op[len("attn_"):], x)
-    calls = {"mul": lambda: P.mul(x, prm["y"]), "matmul": lambda: P.matmul(x, prm["y"]),
-             "matmul_public": lambda: P.matmul_public(x, prm["y"]), "square": lambda: P.square(x),
-             "trunc_div": lambda: P.truncate(x), "public_scale": lambda: P.public_op(x), "ltz": lambda: P.ltz(x),
-             "ge0": lambda: P.compare(x), "relu": lambda: P.relu(x), "max_row": lambda: P.max_row(x),
-             "exp": lambda: P.exp(x), "reciprocal": lambda: P.reciprocal(x),
-             "reciprocal_pos": lambda: P.reciprocal(x, all_pos=True), "inv_sqrt": lambda: P.inv_sqrt(x),
-             "erf": lambda: P.erf(x), "gelu_erf": lambda: P.gelu_erf(x), "gelu_quad": lambda: P.gelu_quad(x),
-             "gelu_tanh_hardtanh": lambda: P.gelu_tanh_hardtanh(x), "layernorm": lambda: P.layernorm(x),
-             "private_div": lambda: P.div_private(x, prm["y"]), "softmax": lambda: P.softmax(x)}
+        return P.attention(op[len("attn_"):], x, p)
+    calls = {"mul": lambda: P.mul(x, prm["y"], p), "matmul": lambda: P.matmul(x, prm["y"], p),
+             "matmul_public": lambda: P.matmul_public(x, prm["y"], p), "square": lambda: P.square(x, p),
+             "trunc_div": lambda: P.truncate(x, p), "public_scale": lambda: P.public_scale(x, p),
+             "ltz": lambda: P.ltz(x, p), "ge0": lambda: P.compare(x, p), "relu": lambda: P.relu(x, p),
+             "max_row": lambda: P.max_row(x, p), "exp": lambda: P.exp(x, p), "reciprocal": lambda: P.reciprocal(x, p),
+             "reciprocal_pos": lambda: P.reciprocal(x, p, all_pos=True), "inv_sqrt": lambda: P.inv_sqrt(x, p),
+             "erf": lambda: P.erf(x, p), "gelu_erf": lambda: P.gelu_erf(x, p), "gelu_quad": lambda: P.gelu_quad(x, p),
+             "gelu_tanh_hardtanh": lambda: P.gelu_tanh_hardtanh(x, p), "layernorm": lambda: P.layernorm(x, p),
+             "private_div": lambda: P.div_private(x, prm["y"], p), "softmax": lambda: P.softmax(x, p)}
     return calls[op]()
+
+
+def party_counts(record: dict, parties: int):
+    """(rank, (rounds, comm_bytes)) of every party in a record of ``benchmarks/crypten_reference.py``
+    (party 0's keys are ``rounds``/``comm_bytes``, party i's ``rounds_party{i}``/``comm_bytes_party{i}``)."""
+    yield 0, (record["rounds"], record["comm_bytes"])
+    for rank in range(1, parties):
+        yield rank, (record[f"rounds_party{rank}"], record[f"comm_bytes_party{rank}"])
 
 
 def _record_case(r: dict) -> str:
@@ -251,7 +260,8 @@ def _register_checks() -> None:
     from hwsim.validation import Tally, check, reference_data
 
     @check("mpc/crypten-ops", reference="CrypTen 0.4.1's communicator, run here (crypten_reference*.json)",
-           compares="online rounds and bytes per op, attention kind and ViT layer; offline tuples (TTP)")
+           compares="online rounds and bytes per op, attention kind and ViT layer (2, 3 and 4 parties, every "
+                    "party); offline tuples (TTP)")
     def crypten_ops():
         t = Tally()
         for r in reference_data("crypten_reference.json")["results"]:
@@ -262,6 +272,12 @@ def _register_checks() -> None:
             t.exact("TTP " + _record_case(r), (c.rounds, c.comm_bytes, c.offline_elements, c.offline_tuples),
                     (r["rounds_party1"], r["comm_bytes_party1"], r["ttp_elements"], r["ttp_requests"]),
                     "(rounds, bytes, offline elements, offline tuples)")
+        for n in (3, 4):  # more parties: every party's own count (party 0 roots the truncation collectives)
+            for r in reference_data(f"crypten_reference_{n}pc.json")["results"]:
+                for rank, measured in party_counts(r, n):
+                    c = crypten_record_cost(r, P.CryptenParams(parties=n, rank=rank))
+                    t.exact(f"{n}PC party {rank} " + _record_case(r), (c.rounds, c.comm_bytes), measured,
+                            "(rounds, bytes)")
         return t.outcome()
 
     @check("mpc/crypten-networks", reference="CrypTen 0.4.1 whole CIFAR-10 ViTs (crypten_reference_network.json)",
