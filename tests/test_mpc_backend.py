@@ -68,34 +68,25 @@ LAYER_RECORDS = [r for r in json.loads((DATA / "crypten_reference.json").read_te
                  if r["op"] == "vit_layer"]
 
 
-@pytest.mark.parametrize("rec", LAYER_RECORDS, ids=lambda r: f"{r['params']['model']}-{r['params']['variant']}")
-def test_one_layer_through_the_backend_equals_crypten_and_the_library(rec):
-    pr = rec["params"]
-    ds = "cifar" if pr["model"] == "cifar" else "tiny"
-    over = {}
-    if pr["variant"] == "mixed":
-        over["attention"] = [[k for k, c in pr["kinds"] for _ in range(c)]] * (7 if ds == "cifar" else 9)
-    report = estimate(load_workload(LAYER_MODEL[pr["variant"]].format(ds), **over), LAN, "analytic")
-    lib = P.vit_layer(tokens=pr["tokens"], dim=pr["dim"], heads=pr["heads"], mlp_hidden=pr["mlp_hidden"],
-                      kinds=[tuple(k) for k in pr["kinds"]], gelu=pr["gelu"])
-    assert layer_counts(report) == (rec["rounds"], rec["comm_bytes"]) == (lib.rounds, lib.comm_bytes)
-
-
 LAYER_RECORDS_3PC = [r for r in json.loads((DATA / "crypten_reference_3pc.json").read_text())["results"]
                      if r["op"] == "vit_layer"]
 
 
-@pytest.mark.parametrize("rec", LAYER_RECORDS_3PC, ids=lambda r: f"{r['params']['model']}-{r['params']['variant']}")
-def test_one_layer_with_three_parties_equals_crypten_party_0(rec):
-    # mpc-3pc-lan reports party 0's count (it roots CrypTen's truncation scatters and gathers)
+@pytest.mark.parametrize("parties,rec", [(2, r) for r in LAYER_RECORDS] + [(3, r) for r in LAYER_RECORDS_3PC],
+                         ids=lambda v: f"{v['params']['model']}-{v['params']['variant']}" if isinstance(v, dict)
+                         else f"{v}pc")
+def test_one_layer_through_the_backend_equals_crypten_and_the_library(parties, rec):
+    # with 3 parties (mpc-3pc-lan) the backend reports party 0's count: it roots CrypTen's truncation collectives
     pr = rec["params"]
     ds = "cifar" if pr["model"] == "cifar" else "tiny"
     over = {}
     if pr["variant"] == "mixed":
         over["attention"] = [[k for k, c in pr["kinds"] for _ in range(c)]] * (7 if ds == "cifar" else 9)
-    report = estimate(load_workload(LAYER_MODEL[pr["variant"]].format(ds), **over), load_hardware("mpc-3pc-lan"),
-                      "analytic")
-    assert layer_counts(report) == (rec["rounds"], rec["comm_bytes"])
+    hw = LAN if parties == 2 else load_hardware("mpc-3pc-lan")
+    report = estimate(load_workload(LAYER_MODEL[pr["variant"]].format(ds), **over), hw, "analytic")
+    lib = P.vit_layer(tokens=pr["tokens"], dim=pr["dim"], heads=pr["heads"], mlp_hidden=pr["mlp_hidden"],
+                      kinds=[tuple(k) for k in pr["kinds"]], gelu=pr["gelu"], p=P.CryptenParams(parties=parties))
+    assert layer_counts(report) == (rec["rounds"], rec["comm_bytes"]) == (lib.rounds, lib.comm_bytes)
 
 
 @pytest.mark.parametrize("rec", [r for r in json.loads((DATA / "crypten_reference_network.json").read_text())["results"]
