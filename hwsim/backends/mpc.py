@@ -42,6 +42,11 @@ half of it in each direction at once) and ``compute = local_ops / compute_flops_
 null); the op takes ``link + compute`` (CrypTen alternates local work and openings, nothing overlaps). Cycle mode lowers an
 op to a ``link`` task then a ``compute`` task, so the trace shows both; analytic mode is the same sum.
 
+Parties. With ``parties`` N > 2 every count is party 0's (``CryptenParams.rank`` 0): CrypTen roots the
+scatter and gather of its wraps truncation at party 0, which therefore counts (N - 1) times the other parties'
+bytes for those collectives (same rounds); the link term treats those bytes like openings (half each way),
+so for them the time is a lower bound (a gather into party 0 is one-way).
+
 Offline (preprocessing) phase, as counters: what a trusted dealer would send (CrypTen's TTP provider:
 one request/response per tuple, ``offline_bytes`` to party 0): ``offline_latency_s = offline_tuples x
 rtt_s + offline_bytes / bandwidth_bytes_per_s + offline_macs / compute_flops_per_s``. CrypTen's default
@@ -162,7 +167,7 @@ def _ticks(seconds: float) -> int:
 
 class MpcBackend(BackendBase):
     """Counters per op (units in ``counter_units``): ``rounds`` (CrypTen's comm_rounds, per party),
-    ``comm_bytes`` (bytes one party sends plus receives, CrypTen's count), ``local_ops`` (local ring
+    ``comm_bytes`` (bytes one party sends plus receives, CrypTen's count; party 0's with more than 2 parties), ``local_ops`` (local ring
     multiplies / MACs per party), ``offline_elements`` / ``offline_bytes`` (correlated randomness a dealer
     sends: CrypTen's TTP provider), ``offline_macs`` (dealer MACs building the tuples), ``offline_tuples``
     (tuple requests, one dealer round trip each) and ``offline_latency_s`` (the offline phase, s).
