@@ -283,6 +283,12 @@ def _register_checks() -> None:
                     c = crypten_record_cost(r, P.CryptenParams(parties=n, rank=rank))
                     t.exact(f"{n}PC party {rank} " + _record_case(r), (c.rounds, c.comm_bytes), measured,
                             "(rounds, bytes)")
+        for r in reference_data("crypten_reference_3pc_ttp.json")["results"]:  # parties 1, 2 never talk to the TTP
+            for rank, measured in list(party_counts(r, 3))[1:]:
+                c = crypten_record_cost(r, P.CryptenParams(parties=3, rank=rank, provider="TTP"))
+                t.exact(f"3PC TTP party {rank} " + _record_case(r), (c.rounds, c.comm_bytes, c.offline_elements,
+                        c.offline_tuples), (*measured, r["ttp_elements"], r["ttp_requests"]),
+                        "(rounds, bytes, offline elements, offline tuples)")
         return t.outcome()
 
     @check("mpc/crypten-networks", reference="CrypTen 0.4.1 whole CIFAR-10 ViTs (crypten_reference_network.json)",
