@@ -1,7 +1,8 @@
 """Measure CrypTen 0.4.1's own rounds and bytes for every MPC op hwsim's MPC backend models.
 
 Runs the pip-installed CrypTen (a reference peer, never a dependency of hwsim) with two parties in
-two local processes (``crypten.mpc.run_multiprocess(world_size=2)``), the default configuration
+two local processes (``crypten.mpc.run_multiprocess(world_size=2)``; ``--world-size N`` for N parties,
+every party's counts recorded), the default configuration
 (``crypten/config/default.yaml``: 16 fractional bits, TFP provider, Beaver protocol, log-reduction max,
 exp 8 iterations, reciprocal 10 Newton iterations, inverse sqrt 3 iterations, erf 8 terms) and
 ``crypten.cfg.communicator.verbose = True``. For each (op, shape) it reads
@@ -17,6 +18,8 @@ exp 8 iterations, reciprocal 10 Newton iterations, inverse sqrt 3 iterations, er
 Usage (CrypTen venv, see docs/mpc.md):
     /work/peers/crypten/bin/python benchmarks/crypten_reference.py -o hwsim/data/reference/crypten_reference.json
     /work/peers/crypten/bin/python benchmarks/crypten_reference.py --only small -o /tmp/small.json
+    /work/peers/crypten/bin/python benchmarks/crypten_reference.py --world-size 3 \
+        -o hwsim/data/reference/crypten_reference_3pc.json
 """
 
 from __future__ import annotations
@@ -328,7 +331,7 @@ def cases(only):
 
 
 # ---------------------------------------------------------------------------------------------
-def _run(only, seed, provider):
+def _run(only, seed, provider, model=None):
     import crypten
     import crypten.communicator as comm
     import torch
@@ -357,6 +360,8 @@ def _run(only, seed, provider):
         return crypten.cryptensor(torch.randn(*shape) if shape else torch.randn(()), src=0)
 
     for op, params, fn, inputs in cases(only):
+        if model is not None and params.get("model", model) != model:
+            continue
         if op == "vit_network":
             n, dmod, hid = params["tokens"], params["dim"], params["mlp_hidden"]
             k = params["patch"]
@@ -417,47 +422,77 @@ def _run(only, seed, provider):
     return results
 
 
+def merge(paths, out):
+    """Concatenate the results of runs made with the same CrypTen, torch, world size and provider
+    (e.g. ``--only small`` and ``--only vit`` run separately) into one file; the provenance keeps
+    every run's command and date."""
+    docs = [json.loads(open(p).read()) for p in paths]
+    key = ("crypten", "torch", "mpc", "config")
+    first = docs[0]["provenance"]
+    for d in docs[1:]:
+        if any(d["provenance"][k] != first[k] for k in key):
+            print(f"crypten_reference: cannot merge runs with different {key}", file=sys.stderr)
+            return 1
+    doc = dict(docs[0])
+    doc["provenance"] = dict(first, command=" ; ".join(d["provenance"]["command"] for d in docs),
+                             date_utc=" ; ".join(d["provenance"]["date_utc"] for d in docs),
+                             merged="benchmarks/crypten_reference.py --merge " + " ".join(paths))
+    doc["results"] = [r for d in docs for r in d["results"]]
+    with open(out, "w") as f:
+        json.dump(doc, f, indent=1)
+        f.write("\n")
+    print(f"merged {len(doc['results'])} rows into {out}")
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-o", "--out", required=True, help="JSON file to write")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="do not run CrypTen: concatenate these result files into --out")
     ap.add_argument("--only", choices=["all", "small", "vit", "network"], default="all",
                     help="all = small + vit; network = whole MPCViT CIFAR-10 networks (slow, separate file)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", choices=["cifar", "tiny"], default=None,
+                    help="keep only the ViT-sized cases of this model (small cases are kept)")
+    ap.add_argument("--world-size", type=int, default=2,
+                    help="computing parties (CrypTen world_size); each party's counts are recorded")
     ap.add_argument("--provider", choices=["TFP", "TTP"], default="TFP",
                     help="tuple provider; TTP also records what the trusted third party sends (offline)")
     a = ap.parse_args(argv)
+    if a.merge:
+        return merge(a.merge, a.out)
 
     import crypten
     import torch
 
     crypten.cfg.mpc.provider = a.provider  # read by run_multiprocess (starts the TTP server) and the parties
-    runner = crypten.mpc.run_multiprocess(world_size=2)(_run)
-    per_rank = runner(a.only, a.seed, a.provider)
-    if per_rank is None or len(per_rank) < 2:
+    if a.world_size < 2:
+        ap.error(f"--world-size {a.world_size}: CrypTen's protocols need at least 2 parties")
+    runner = crypten.mpc.run_multiprocess(world_size=a.world_size)(_run)
+    per_rank = runner(a.only, a.seed, a.provider, a.model)
+    if per_rank is None or len(per_rank) < a.world_size or any(r is None for r in per_rank[:a.world_size]):
         print("crypten_reference: a party failed; no results written", file=sys.stderr)
         return 1
-    r0, r1 = per_rank[0], per_rank[1]  # a TTP server process, if any, returns None last
+    parties = per_rank[: a.world_size]  # a TTP server process, if any, returns None last
     rows = []
-    for x0, x1 in zip(r0, r1):
-        assert x0["op"] == x1["op"] and x0["params"] == x1["params"]
-        rows.append({
-            "op": x0["op"],
-            "params": x0["params"],
-            "rounds": x0["rounds"],
-            "comm_bytes": x0["comm_bytes"],
-            "rounds_party1": x1["rounds"],
-            "comm_bytes_party1": x1["comm_bytes"],
-            "wall_s": round(x0["wall_s"], 6),
-        })
+    for xs in zip(*parties):
+        x0 = xs[0]
+        assert all(x["op"] == x0["op"] and x["params"] == x0["params"] for x in xs)
+        rows.append({"op": x0["op"], "params": x0["params"], "rounds": x0["rounds"], "comm_bytes": x0["comm_bytes"]})
+        for i, x in enumerate(xs[1:], start=1):
+            rows[-1].update({f"rounds_party{i}": x["rounds"], f"comm_bytes_party{i}": x["comm_bytes"]})
+        rows[-1]["wall_s"] = round(x0["wall_s"], 6)
         if a.provider == "TTP":
             rows[-1].update({"ttp_requests": x0["ttp_requests"], "ttp_elements": x0["ttp_elements"]})
     doc = {
-        "what": "CrypTen 0.4.1 communication per op, measured with its own communicator (verbose=True), 2 parties",
+        "what": f"CrypTen 0.4.1 communication per op, measured with its own communicator (verbose=True), "
+                f"{a.world_size} parties",
         "units": {
             "rounds": "communication calls made by party 0 during the op (CrypTen comm_rounds)",
             "comm_bytes": "bytes party 0 sent plus received, as CrypTen's communicator counts them (8 bytes per ring element; an all_reduce of n elements logs 16 n)",
-            "rounds_party1/comm_bytes_party1": "the same for party 1",
-            "wall_s": "party 0 wall time of the op, two local processes, gloo over loopback, CPU",
+            "rounds_partyI/comm_bytes_partyI": "the same for party I (1 .. world_size - 1)",
+            "wall_s": "party 0 wall time of the op, one local process per party, gloo over loopback, CPU",
             "ttp_requests/ttp_elements": "(TTP provider only) tuples party 0 requested from the trusted third party and the 64-bit elements the TTP sent; party 0's rounds/comm_bytes then also include this TTP traffic, party 1's do not",
         },
         "provenance": {
@@ -470,7 +505,7 @@ def main(argv=None):
             "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "config": {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
                        for k, v in crypten.cfg.config.functions.items()},
-            "mpc": {"provider": a.provider, "protocol": crypten.cfg.mpc.protocol,
+            "mpc": {"provider": a.provider, "protocol": crypten.cfg.mpc.protocol, "world_size": a.world_size,
                     "precision_bits": crypten.cfg.encoder.precision_bits},
             "note": "crypten/nn/onnx_converter.py import of torch.onnx._internal.registration made tolerant in the venv copy (unused by MPC code)",
         },

@@ -2,14 +2,14 @@
 
 Golden numbers: CrypTen 0.4.1's own communicator counts (hwsim/data/reference/crypten_reference.json: one MPCViT
 layer per attention kind, CIFAR and Tiny-ImageNet sizes; hwsim/data/reference/crypten_reference_network.json: whole
-CIFAR-10 networks), recorded by benchmarks/crypten_reference.py; MPCViT's README latency table (CIFAR-10,
+CIFAR-10 networks; crypten_reference_3pc.json: the same layers with three parties, every party's count), recorded
+by benchmarks/crypten_reference.py; MPCViT's README latency table (CIFAR-10,
 README.md l.123-138 at commit 27db5c4). Library: hwsim/backends/mpc_protocols.py (tests/test_mpc_protocols.py).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -67,16 +67,24 @@ LAYER_RECORDS = [r for r in json.loads((DATA / "crypten_reference.json").read_te
                  if r["op"] == "vit_layer"]
 
 
-@pytest.mark.parametrize("rec", LAYER_RECORDS, ids=lambda r: f"{r['params']['model']}-{r['params']['variant']}")
-def test_one_layer_through_the_backend_equals_crypten_and_the_library(rec):
+LAYER_RECORDS_3PC = [r for r in json.loads((DATA / "crypten_reference_3pc.json").read_text())["results"]
+                     if r["op"] == "vit_layer"]
+
+
+@pytest.mark.parametrize("parties,rec", [(2, r) for r in LAYER_RECORDS] + [(3, r) for r in LAYER_RECORDS_3PC],
+                         ids=lambda v: f"{v['params']['model']}-{v['params']['variant']}" if isinstance(v, dict)
+                         else f"{v}pc")
+def test_one_layer_through_the_backend_equals_crypten_and_the_library(parties, rec):
+    # with 3 parties (mpc-3pc-lan) the backend reports party 0's count: it roots CrypTen's truncation collectives
     pr = rec["params"]
     ds = "cifar" if pr["model"] == "cifar" else "tiny"
     over = {}
     if pr["variant"] == "mixed":
         over["attention"] = [[k for k, c in pr["kinds"] for _ in range(c)]] * (7 if ds == "cifar" else 9)
-    report = estimate(load_workload(LAYER_MODEL[pr["variant"]].format(ds), **over), LAN, "analytic")
+    hw = LAN if parties == 2 else load_hardware("mpc-3pc-lan")
+    report = estimate(load_workload(LAYER_MODEL[pr["variant"]].format(ds), **over), hw, "analytic")
     lib = P.vit_layer(tokens=pr["tokens"], dim=pr["dim"], heads=pr["heads"], mlp_hidden=pr["mlp_hidden"],
-                      kinds=[tuple(k) for k in pr["kinds"]], gelu=pr["gelu"])
+                      kinds=[tuple(k) for k in pr["kinds"]], gelu=pr["gelu"], p=P.CryptenParams(parties=parties))
     assert layer_counts(report) == (rec["rounds"], rec["comm_bytes"]) == (lib.rounds, lib.comm_bytes)
 
 
@@ -203,16 +211,29 @@ def test_mpcvit_cifar10_latency_ratios_within_15_percent_on_the_inferred_setting
     (["--set", "parties=1"], "field 'parties' = 1: must be >= 2"),
     (["--set", "ring_bits=32"], "2 * frac_bits < ring_bits (32)"),
     (["--set", "rtt_s=-0.001"], "field 'rtt_s' = -0.001: must be >= 0"),
+    (["--set", "provider=dealer"], "field 'provider' = 'dealer'"),
+    (["--set", "parties=0"], "field 'parties' = 0: must be >= 2"),
 ])
 def test_bad_mpc_config_is_one_line_exit_2(args, needle):
     p = run_cli("estimate", "mpcvit-cifar-softmax", "mpc-2pc-lan", "--mode", "analytic", *args)
     assert p.returncode == 2 and needle in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
-def test_three_party_preset_fails_with_one_line_saying_what_is_missing():
-    p = run_cli("estimate", "mpcvit-cifar-softmax", "mpc-3pc-lan")
-    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
-    assert "parties = 3 is not modelled" in p.stderr and "truncation" in p.stderr
+def test_three_party_preset_estimates_and_costs_more_than_two_parties():
+    p = run_cli("estimate", "mpcvit-cifar-softmax", "mpc-3pc-lan", "--format", "json", "--mode", "analytic")
+    assert p.returncode == 0, p.stderr
+    ops = {op["name"]: op for op in json.loads(p.stdout)["ops"]}
+    rec = next(r for r in json.loads((DATA / "crypten_reference_3pc.json").read_text())["results"]
+               if r["op"] == "attn_softmax" and r["params"].get("model") == "cifar" and r["params"]["x"][0] == 4)
+    assert (ops["layer0.attn.softmax"]["rounds"], ops["layer0.attn.softmax"]["comm_bytes"]) == (
+        rec["rounds"], rec["comm_bytes"])
+    two = estimate(load_workload("mpcvit-cifar-softmax"), LAN, "analytic").totals()
+    three = estimate(load_workload("mpcvit-cifar-softmax"), load_hardware("mpc-3pc-lan"), "analytic").totals()
+    assert three["rounds"] > two["rounds"] and three["comm_bytes"] > two["comm_bytes"]
+    # the same network with four parties: same rounds as three (2 adders in A2B either way), more bytes
+    four = estimate(load_workload("mpcvit-cifar-softmax"), replace_fields(load_hardware("mpc-3pc-lan"), parties=4),
+                    "analytic").totals()
+    assert four["rounds"] == three["rounds"] and four["comm_bytes"] > three["comm_bytes"]
 
 
 def test_an_op_without_a_protocol_is_the_seams_error_naming_it():

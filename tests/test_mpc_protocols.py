@@ -5,6 +5,12 @@ running the pip-installed CrypTen 0.4.1 (two parties, default config, TFP provid
 ``cfg.communicator.verbose = True``; ``hwsim/data/reference/crypten_reference_ttp.json`` is the same script with
 ``--provider TTP``, which also records what CrypTen's trusted third party actually sends. Every
 (op, shape) must match exactly, rounds and bytes, whole ViT layers included.
+
+More parties: ``hwsim/data/reference/crypten_reference_3pc.json`` (``--world-size 3``: every small and
+ViT-sized op, attention kind and whole layer), ``crypten_reference_4pc.json`` (``--world-size 4``) and
+``crypten_reference_3pc_ttp.json`` (``--world-size 3 --provider TTP``) hold every party's own count;
+the library must equal each party's count exactly (party 0 roots CrypTen's scatters and gathers and
+counts more bytes than the others).
 """
 from __future__ import annotations
 
@@ -15,49 +21,20 @@ from pathlib import Path
 import pytest
 
 from hwsim.backends import mpc_protocols as P
+from hwsim.backends.mpc import crypten_record_cost, party_counts
 from hwsim.errors import HwsimError
 
 DATA = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "reference"
 TFP = json.loads((DATA / "crypten_reference.json").read_text())
 TTP = json.loads((DATA / "crypten_reference_ttp.json").read_text())
+NPC = {n: json.loads((DATA / f"crypten_reference_{n}pc.json").read_text()) for n in (3, 4)}
+NPC_TTP = json.loads((DATA / "crypten_reference_3pc_ttp.json").read_text())
 
 
-def model(record) -> P.ProtoCost:
-    """The library call that corresponds to one measured (op, params) of crypten_reference.py."""
-    op, prm = record["op"], record["params"]
-    x = prm.get("x")
-    if op == "vit_layer":
-        return P.vit_layer(tokens=prm["tokens"], dim=prm["dim"], heads=prm["heads"],
-                           mlp_hidden=prm["mlp_hidden"], kinds=prm["kinds"], gelu=prm["gelu"],
-                           private_weights=prm["weights"] == "private")
-    if op == "attn_mixed":
-        return P.attention_mixed(prm["kinds"], x[-1])
-    if op.startswith("attn_"):
-        return P.attention(op[len("attn_"):], x)
-    calls = {
-        "mul": lambda: P.mul(x, prm["y"]),
-        "matmul": lambda: P.matmul(x, prm["y"]),
-        "matmul_public": lambda: P.matmul_public(x, prm["y"]),
-        "square": lambda: P.square(x),
-        "trunc_div": lambda: P.truncate(x),
-        "public_scale": lambda: P.public_op(x),
-        "ltz": lambda: P.ltz(x),
-        "ge0": lambda: P.compare(x),
-        "relu": lambda: P.relu(x),
-        "max_row": lambda: P.max_row(x),
-        "exp": lambda: P.exp(x),
-        "reciprocal": lambda: P.reciprocal(x),
-        "reciprocal_pos": lambda: P.reciprocal(x, all_pos=True),
-        "inv_sqrt": lambda: P.inv_sqrt(x),
-        "erf": lambda: P.erf(x),
-        "gelu_erf": lambda: P.gelu_erf(x),
-        "gelu_quad": lambda: P.gelu_quad(x),
-        "gelu_tanh_hardtanh": lambda: P.gelu_tanh_hardtanh(x),
-        "layernorm": lambda: P.layernorm(x),
-        "private_div": lambda: P.div_private(x, prm["y"]),
-        "softmax": lambda: P.softmax(x),
-    }
-    return calls[op]()
+def model(record, p: P.CryptenParams = P.DEFAULT) -> P.ProtoCost:
+    """The library call that corresponds to one measured (op, params) of crypten_reference.py, with
+    protocol parameters ``p`` (parties, rank, provider): the backend's record mapping."""
+    return crypten_record_cost(record, p)
 
 
 def _rid(r):
@@ -194,8 +171,9 @@ def test_cost_is_frozen_and_adds():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"parties": 1}, "parties=1: only 2 is derived"),
-    ({"parties": 3}, "parties=3: only 2 is derived"),
+    ({"parties": 1}, "parties=1: secret sharing needs at least 2 parties; allowed: integers >= 2"),
+    ({"parties": 3, "rank": 3}, "rank=3: must name one of the 3 parties (0 .. 2)"),
+    ({"provider": "dealer"}, "provider='dealer': allowed: TFP, TTP"),
     ({"ring_bits": 32, "frac_bits": 16}, "frac_bits=16: a product of two fixed-point numbers needs 2 * frac_bits < ring_bits (32)"),
     ({"ring_bits": 48}, "ring_bits=48: must be a power of two"),
     ({"exp_iterations": -1}, "exp_iterations=-1: must be an integer >= 0"),
@@ -226,3 +204,81 @@ def test_bad_shapes_and_kinds_get_one_clear_line():
         P.matmul((4, 8), (7, 3))
     with pytest.raises(HwsimError, match="do not cover 4 heads"):
         P.vit_layer(tokens=65, dim=256, heads=4, mlp_hidden=512, kinds=[("softmax", 3)])
+
+
+# ---- N parties ----------------------------------------------------------------------------------------
+def test_n_party_reference_data_is_crypten_041_with_every_party_counted():
+    for n, doc in NPC.items():
+        prov = doc["provenance"]
+        assert prov["crypten"] == "0.4.1" and prov["mpc"]["world_size"] == n
+        assert prov["mpc"]["provider"] == "TFP" and prov["mpc"]["precision_bits"] == 16
+        assert all(f"comm_bytes_party{n - 1}" in r for r in doc["results"])
+    assert NPC_TTP["provenance"]["mpc"] == {"provider": "TTP", "protocol": "beaver", "world_size": 3,
+                                            "precision_bits": 16}
+    three = {r["op"] for r in NPC[3]["results"]}
+    assert {"mul", "matmul", "matmul_public", "square", "trunc_div", "public_scale", "ltz", "relu", "max_row",
+            "exp", "reciprocal", "inv_sqrt", "erf", "softmax", "gelu_erf", "gelu_quad", "layernorm",
+            "private_div", "attn_softmax", "attn_relu_softmax", "attn_2quad", "attn_scaling", "attn_mixed",
+            "vit_layer"} <= three
+    assert {r["params"].get("model") for r in NPC[3]["results"]} == {None, "cifar", "tiny"}
+
+
+def _nid(item):
+    n, r = item
+    return f"{n}pc-" + _rid(r)
+
+
+@pytest.mark.parametrize("item", [(n, r) for n, doc in NPC.items() for r in doc["results"]], ids=_nid)
+def test_n_party_rounds_and_bytes_equal_cryptens_count_for_every_party(item):
+    n, record = item
+    for rank, measured in party_counts(record, n):
+        cost = model(record, P.CryptenParams(parties=n, rank=rank))
+        assert (cost.rounds, cost.comm_bytes) == measured, rank
+
+
+@pytest.mark.parametrize("record", NPC_TTP["results"], ids=_rid)
+def test_three_party_ttp_online_counts_and_what_the_ttp_sends(record):
+    # parties 1 and 2 never talk to the TTP: their counts are the online phase under the TTP provider
+    for rank, measured in list(party_counts(record, 3))[1:]:
+        cost = model(record, P.CryptenParams(parties=3, rank=rank, provider="TTP"))
+        assert (cost.rounds, cost.comm_bytes) == measured, rank
+    cost = model(record, P.CryptenParams(parties=3, provider="TTP"))
+    assert (cost.offline_elements, cost.offline_tuples) == (record["ttp_elements"], record["ttp_requests"])
+
+
+def test_more_parties_truncate_with_a_scatter_and_a_gather_rooted_at_party_0():
+    n = 32  # the measured 4x8 trunc_div: 2 rounds; party 0 logs (N - 1) n per collective, the others n
+    for parties in (3, 4):
+        rec = next(r for r in NPC[parties]["results"] if r["op"] == "trunc_div")
+        assert rec["rounds"] == 2 and rec["comm_bytes"] == 2 * (parties - 1) * n * 8
+        assert all(b == 2 * n * 8 for _, (_, b) in list(party_counts(rec, parties))[1:])
+    # with a trusted third party the masks come offline: only the gather is online
+    rec = next(r for r in NPC_TTP["results"] if r["op"] == "trunc_div")
+    assert (rec["rounds_party1"], rec["comm_bytes_party1"]) == (1, n * 8)
+    assert P.truncate((n,), P.CryptenParams(parties=3, provider="TTP")).comm_bytes == 2 * n * 8
+    assert P.truncate((n,)) == P.ZERO  # two parties: local
+
+
+def test_comparisons_with_more_parties_add_adders_not_truncations():
+    # A2B sums N binary sharings with a log-reduction of adders: 2 -> 1 adder, 3 and 4 -> 2 adders
+    for parties, rounds in ((2, 8), (3, 15), (4, 15), (5, 22), (8, 22)):
+        assert P.ltz((10,), P.CryptenParams(parties=parties)).rounds == rounds
+    # ReLU multiplies by the 0/1 comparison result: no truncation at any party count
+    p3 = P.CryptenParams(parties=3)
+    assert P.relu((4, 8), p3).rounds == P.ltz((4, 8), p3).rounds + 1
+    assert _measured_n(3, "relu", x=[4, 8])["rounds"] == 16
+
+
+def _measured_n(n, op, **params):
+    hits = [r for r in NPC[n]["results"] if r["op"] == op
+            and all(r["params"].get(k) == v for k, v in params.items())]
+    assert len(hits) == 1, (op, params)
+    return hits[0]
+
+
+def test_three_party_layers_cost_more_rounds_than_two_party_layers_by_the_truncations():
+    kw = dict(tokens=65, dim=256, heads=4, mlp_hidden=512, kinds=[("scaling", 4)])
+    two, three = P.vit_layer(**kw), P.vit_layer(**kw, p=P.CryptenParams(parties=3))
+    rec = _measured_n(3, "vit_layer", model="cifar", variant="scaling")
+    assert (three.rounds, three.comm_bytes) == (rec["rounds"], rec["comm_bytes"])
+    assert three.rounds > two.rounds

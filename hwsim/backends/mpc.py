@@ -10,11 +10,14 @@ workload op                                 library cost
 MatMul / Gate with a trained weight         ``matmul((count*m, k), (k, n))`` (private weights) or
                                             ``matmul_public`` (public weights: no communication)
 Conv2d (patch embedding)                    its im2col GEMM, the same way (grouped: a batched matmul)
-MatMul of two activations (Q·K^T, A·V)      ``matmul((count, m, k), (count, k, n))``: heads batched, 1 round
+MatMul of two activations (Q·K^T, A·V)      ``matmul((count, m, k), (count, k, n))``: heads batched; Q·K^T
+                                            (name ending ``qk``) also pays ``public_scale`` of its
+                                            scores (the d^-0.5 factor; free with two parties)
 Softmax, ``attention`` kind K               ``attention(K, (count, rows, length))``: softmax,
                                             relu_softmax, 2quad
-Eltwise ``scale`` (scaling attention x/N)   ``truncate``: a public division, local (0 rounds)
-Eltwise ``add`` / ``mean`` / ``sum``        ``public_op``: residuals and public scalings are local
+Eltwise ``scale`` (scaling attention x/N)   ``public_scale``: a public division (0 rounds with 2 parties)
+Eltwise ``mean``                            ``public_scale`` (a sum then a public division)
+Eltwise ``add`` / ``sum``                   ``public_op``: residuals and sums are local
 LayerNorm                                   ``layernorm((count*rows, width))``
 GELU variant gelu / quad / relu             ``gelu_erf`` / ``gelu_quad`` / ``relu`` on (count, n)
 ==========================================  ==============================================================
@@ -39,6 +42,11 @@ half of it in each direction at once) and ``compute = local_ops / compute_flops_
 null); the op takes ``link + compute`` (CrypTen alternates local work and openings, nothing overlaps). Cycle mode lowers an
 op to a ``link`` task then a ``compute`` task, so the trace shows both; analytic mode is the same sum.
 
+Parties. With ``parties`` N > 2 every count is party 0's (``CryptenParams.rank`` 0): CrypTen roots the
+scatter and gather of its wraps truncation at party 0, which therefore counts (N - 1) times the other parties'
+bytes for those collectives (same rounds); the link term treats those bytes like openings (half each way),
+so for them the time is a lower bound (a gather into party 0 is one-way).
+
 Offline (preprocessing) phase, as counters: what a trusted dealer would send (CrypTen's TTP provider:
 one request/response per tuple, ``offline_bytes`` to party 0): ``offline_latency_s = offline_tuples x
 rtt_s + offline_bytes / bandwidth_bytes_per_s + offline_macs / compute_flops_per_s``. CrypTen's default
@@ -59,7 +67,9 @@ from hwsim.hardware.mpc import MpcConfig
 from hwsim.workload.ops import GELU, Conv2d, Eltwise, Gather, LayerNorm, MatMul, Op, Pool, Softmax, TopK
 
 TICK_S = 1e-9
-FREE_ELTWISE = {"add": P.public_op, "mean": P.public_op, "sum": P.public_op, "scale": P.truncate}
+# add/sum: local for any party count; mean (a public division) and scale (x / N): a truncation, local
+# with two parties, CrypTen's wraps protocol with more (mpc_protocols.public_scale)
+FREE_ELTWISE = {"add": P.public_op, "mean": P.public_scale, "sum": P.public_op, "scale": P.public_scale}
 GELU_COSTS = {"gelu": P.gelu_erf, "quad": P.gelu_quad, "relu": P.relu}
 SOFTMAX_KINDS = ("softmax", "relu_softmax", "2quad")
 # counter -> unit (what each is: the MpcBackend docstring)
@@ -98,12 +108,14 @@ def proto_cost(op: Op, hw: MpcConfig, p: P.CryptenParams | None = None) -> P.Pro
     if why:
         raise HwsimError(f"the mpc backend cannot cost {op.name}: {why}")
     # identical ops of different layers cost the same: evaluate each shape once (the library is pure Python)
+    scores = isinstance(op, MatMul) and not op.static_weights and op.name.endswith("qk")
     return _proto_cost(dataclasses.replace(op, name="", layer=None, weight=""), hw.private_weights,
-                       hw.head_batching, p)
+                       hw.head_batching, p, scores)
 
 
 @lru_cache(maxsize=4096)
-def _proto_cost(op: Op, private_weights: bool, head_batching: str, p: P.CryptenParams) -> P.ProtoCost:
+def _proto_cost(op: Op, private_weights: bool, head_batching: str, p: P.CryptenParams,
+                scores: bool = False) -> P.ProtoCost:
     c = op.count
     if isinstance(op, Conv2d):
         g = op.gemm()
@@ -118,6 +130,8 @@ def _proto_cost(op: Op, private_weights: bool, head_batching: str, p: P.CryptenP
             lin = P.matmul if private_weights else P.matmul_public
             return lin((c * op.m, op.k), (op.k, op.n), p)
         cost = P.matmul((c, op.m, op.k), (c, op.k, op.n), p)
+        if scores:  # Q K^T * d^-0.5 (mpc_protocols.vit_layer)
+            cost = cost + P.public_scale((c, op.m, op.n), p)
         if isinstance(op.head, tuple) and 0 not in op.head:
             # batched with the same matmul of the head group holding head 0 (one tensor of all heads)
             cost = dataclasses.replace(cost, rounds=0, offline_tuples=0)
@@ -153,7 +167,7 @@ def _ticks(seconds: float) -> int:
 
 class MpcBackend(BackendBase):
     """Counters per op (units in ``counter_units``): ``rounds`` (CrypTen's comm_rounds, per party),
-    ``comm_bytes`` (bytes one party sends plus receives, CrypTen's count), ``local_ops`` (local ring
+    ``comm_bytes`` (bytes one party sends plus receives, CrypTen's count; party 0's with more than 2 parties), ``local_ops`` (local ring
     multiplies / MACs per party), ``offline_elements`` / ``offline_bytes`` (correlated randomness a dealer
     sends: CrypTen's TTP provider), ``offline_macs`` (dealer MACs building the tuples), ``offline_tuples``
     (tuple requests, one dealer round trip each) and ``offline_latency_s`` (the offline phase, s).
@@ -207,29 +221,38 @@ class MpcBackend(BackendBase):
 
 # ------------------------------------------------------------------ cross-checks (hwsim validate)
 
-def crypten_record_cost(record: dict) -> P.ProtoCost:
+def crypten_record_cost(record: dict, p: P.CryptenParams = P.DEFAULT) -> P.ProtoCost:
     """The protocol-library call for one (op, params) record measured by ``benchmarks/crypten_reference.py``
-    (the record's ``op`` names the CrypTen call, ``params`` its shapes; ``hwsim/data/reference/crypten_*``)."""
+    (the record's ``op`` names the CrypTen call, ``params`` its shapes; ``hwsim/data/reference/crypten_*``),
+    with protocol parameters ``p`` (parties, the rank whose count to return, provider)."""
     op, prm = record["op"], record["params"]
     x = prm.get("x")
     if op == "vit_layer":
         return P.vit_layer(tokens=prm["tokens"], dim=prm["dim"], heads=prm["heads"], mlp_hidden=prm["mlp_hidden"],
                            kinds=[tuple(k) for k in prm["kinds"]], gelu=prm["gelu"],
-                           private_weights=prm["weights"] == "private")
+                           private_weights=prm["weights"] == "private", p=p)
     if op == "attn_mixed":
-        return P.attention_mixed(prm["kinds"], x[-1])
+        return P.attention_mixed(prm["kinds"], x[-1], p)
     if op.startswith("attn_"):
-        return P.attention(op[len("attn_"):], x)
-    calls = {"mul": lambda: P.mul(x, prm["y"]), "matmul": lambda: P.matmul(x, prm["y"]),
-             "matmul_public": lambda: P.matmul_public(x, prm["y"]), "square": lambda: P.square(x),
-             "trunc_div": lambda: P.truncate(x), "public_scale": lambda: P.public_op(x), "ltz": lambda: P.ltz(x),
-             "ge0": lambda: P.compare(x), "relu": lambda: P.relu(x), "max_row": lambda: P.max_row(x),
-             "exp": lambda: P.exp(x), "reciprocal": lambda: P.reciprocal(x),
-             "reciprocal_pos": lambda: P.reciprocal(x, all_pos=True), "inv_sqrt": lambda: P.inv_sqrt(x),
-             "erf": lambda: P.erf(x), "gelu_erf": lambda: P.gelu_erf(x), "gelu_quad": lambda: P.gelu_quad(x),
-             "gelu_tanh_hardtanh": lambda: P.gelu_tanh_hardtanh(x), "layernorm": lambda: P.layernorm(x),
-             "private_div": lambda: P.div_private(x, prm["y"]), "softmax": lambda: P.softmax(x)}
+        return P.attention(op[len("attn_"):], x, p)
+    calls = {"mul": lambda: P.mul(x, prm["y"], p), "matmul": lambda: P.matmul(x, prm["y"], p),
+             "matmul_public": lambda: P.matmul_public(x, prm["y"], p), "square": lambda: P.square(x, p),
+             "trunc_div": lambda: P.truncate(x, p), "public_scale": lambda: P.public_scale(x, p),
+             "ltz": lambda: P.ltz(x, p), "ge0": lambda: P.compare(x, p), "relu": lambda: P.relu(x, p),
+             "max_row": lambda: P.max_row(x, p), "exp": lambda: P.exp(x, p), "reciprocal": lambda: P.reciprocal(x, p),
+             "reciprocal_pos": lambda: P.reciprocal(x, p, all_pos=True), "inv_sqrt": lambda: P.inv_sqrt(x, p),
+             "erf": lambda: P.erf(x, p), "gelu_erf": lambda: P.gelu_erf(x, p), "gelu_quad": lambda: P.gelu_quad(x, p),
+             "gelu_tanh_hardtanh": lambda: P.gelu_tanh_hardtanh(x, p), "layernorm": lambda: P.layernorm(x, p),
+             "private_div": lambda: P.div_private(x, prm["y"], p), "softmax": lambda: P.softmax(x, p)}
     return calls[op]()
+
+
+def party_counts(record: dict, parties: int):
+    """(rank, (rounds, comm_bytes)) of every party in a record of ``benchmarks/crypten_reference.py``
+    (party 0's keys are ``rounds``/``comm_bytes``, party i's ``rounds_party{i}``/``comm_bytes_party{i}``)."""
+    yield 0, (record["rounds"], record["comm_bytes"])
+    for rank in range(1, parties):
+        yield rank, (record[f"rounds_party{rank}"], record[f"comm_bytes_party{rank}"])
 
 
 def _record_case(r: dict) -> str:
@@ -242,7 +265,8 @@ def _register_checks() -> None:
     from hwsim.validation import Tally, check, reference_data
 
     @check("mpc/crypten-ops", reference="CrypTen 0.4.1's communicator, run here (crypten_reference*.json)",
-           compares="online rounds and bytes per op, attention kind and ViT layer; offline tuples (TTP)")
+           compares="online rounds and bytes per op, attention kind and ViT layer (2, 3 and 4 parties, every "
+                    "party); offline tuples (TTP)")
     def crypten_ops():
         t = Tally()
         for r in reference_data("crypten_reference.json")["results"]:
@@ -253,6 +277,18 @@ def _register_checks() -> None:
             t.exact("TTP " + _record_case(r), (c.rounds, c.comm_bytes, c.offline_elements, c.offline_tuples),
                     (r["rounds_party1"], r["comm_bytes_party1"], r["ttp_elements"], r["ttp_requests"]),
                     "(rounds, bytes, offline elements, offline tuples)")
+        for n in (3, 4):  # more parties: every party's own count (party 0 roots the truncation collectives)
+            for r in reference_data(f"crypten_reference_{n}pc.json")["results"]:
+                for rank, measured in party_counts(r, n):
+                    c = crypten_record_cost(r, P.CryptenParams(parties=n, rank=rank))
+                    t.exact(f"{n}PC party {rank} " + _record_case(r), (c.rounds, c.comm_bytes), measured,
+                            "(rounds, bytes)")
+        for r in reference_data("crypten_reference_3pc_ttp.json")["results"]:  # parties 1, 2 never talk to the TTP
+            for rank, measured in list(party_counts(r, 3))[1:]:
+                c = crypten_record_cost(r, P.CryptenParams(parties=3, rank=rank, provider="TTP"))
+                t.exact(f"3PC TTP party {rank} " + _record_case(r), (c.rounds, c.comm_bytes, c.offline_elements,
+                        c.offline_tuples), (*measured, r["ttp_elements"], r["ttp_requests"]),
+                        "(rounds, bytes, offline elements, offline tuples)")
         return t.outcome()
 
     @check("mpc/crypten-networks", reference="CrypTen 0.4.1 whole CIFAR-10 ViTs (crypten_reference_network.json)",

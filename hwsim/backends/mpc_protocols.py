@@ -2,20 +2,45 @@
 
 Every function takes tensor shapes (tuples of ints) and a :class:`CryptenParams` (ring and fixed-point
 sizes, approximation parameters; defaults are CrypTen 0.4.1's ``crypten/config/default.yaml``) and
-returns a frozen :class:`ProtoCost`. The formulas follow the code path CrypTen runs with two parties,
-its default trusted-first-party (TFP) tuple provider and the Beaver protocol; each function names the
-CrypTen file and function it mirrors (paths are inside the ``crypten`` 0.4.1 wheel). Nothing here is
+returns a frozen :class:`ProtoCost`. The formulas follow the code path CrypTen runs with N >= 2 parties
+(``CryptenParams.parties``, CrypTen's ``world_size``), its default trusted-first-party (TFP) tuple
+provider (or the trusted third party, ``provider="TTP"``) and the Beaver protocol; each function names
+the CrypTen file and function it mirrors (paths are inside the ``crypten`` 0.4.1 wheel). Nothing here is
 fitted: ``tests/test_mpc_protocols.py`` checks every (op, shape) that ``benchmarks/crypten_reference.py``
-measured with CrypTen's own communicator and requires exact equality of rounds and bytes.
+measured with CrypTen's own communicator (2 parties: ``tests/data/crypten_reference*.json``; 3 and 4
+parties: ``hwsim/data/reference/crypten_reference_{3,4}pc.json``) and requires exact equality of rounds
+and bytes for every party.
+
+What changes with more than two parties (CrypTen 0.4.1)
+-------------------------------------------------------
+1. Truncation. ``arithmetic.py`` ``div_`` (l.462-464) divides shares locally only when
+   ``world_size == 2``; with more parties every fixed-point rescale (after a private multiply, square
+   or matmul whose operands both carry the 2^16 scale, after a multiply by a public non-integer,
+   ``mean``, ``div`` by a public integer) runs ``beaver.truncate`` (l.159-168): ``wraps`` (l.129-156)
+   gets ``provider.wrap_rng`` (TFP: ``comm.scatter`` of N - 1 random shares from party 0,
+   ``tfp_provider.py`` l.55-68; TTP: one request for ``theta_r``, ``ttp_provider.py`` l.84-99) then
+   ``comm.gather(z, 0)`` (beaver.py l.149). A multiply by a 0/1 result of a comparison (scale 1) is not
+   rescaled (``_arithmetic_function`` l.389-402), so ReLU's, ``where``'s and the max's multiplies cost
+   no truncation. See :func:`truncate`.
+2. A2B. ``converters.py`` ``_A2B`` (l.18-39) stacks N binary sharings and sums them with
+   ``BinarySharedTensor.sum`` (binary.py l.339-362): a log-reduction of ``circuit.add``s over the
+   party axis (:func:`_a2b`), ceil(log2 N) adders instead of one.
+3. Equality. ``mpc.py`` ``eq`` (l.244-258) uses the 2-party P-circuit only for ``world_size == 2``;
+   otherwise ``1 - ne``, and ``ne`` = ``_ltz`` of ``stack([d, -d])`` (2n elements, :func:`eq`).
+4. Counting (``communicator.py`` ``_logging`` l.152-232): ``all_reduce`` logs 2n elements for every
+   party whatever N; ``scatter`` / ``gather`` rooted at party 0 log (N - 1) n for party 0 and n for each
+   other party. So with N > 2 party 0 counts more bytes than the others (same rounds);
+   ``CryptenParams.rank`` selects whose count a function returns (default 0, the busiest).
 
 Units and conventions
 ---------------------
 - ``rounds``: communication calls one party makes (CrypTen's ``comm_rounds``: one per ``all_reduce``,
-  ``broadcast``, ...); sequential ops add their rounds.
-- ``comm_bytes``: bytes one party sends plus receives, as CrypTen's communicator counts them
-  (``crypten/communicator/communicator.py``, ``_logging``: an ``all_reduce`` of n ring elements logs
-  ``2 * n * 8`` bytes for each party; both parties log the same amount for every op here).
-  Bytes on the wire in each direction are ``comm_bytes / 2``.
+  ``scatter``, ``gather``, ...); sequential ops add their rounds. Every party makes the same calls.
+- ``comm_bytes``: bytes party ``CryptenParams.rank`` sends plus receives, as CrypTen's communicator
+  counts them (``crypten/communicator/communicator.py``, ``_logging``: an ``all_reduce`` of n ring
+  elements logs ``2 * n * 8`` bytes for each party; a gather to party 0 of n elements logs
+  ``(N - 1) * n * 8`` for party 0 and ``n * 8`` for the others). With two parties both log the same
+  amount for every op here. Bytes on the wire in each direction are ``comm_bytes / 2`` for openings.
 - ``local_ops``: ring multiplications (or multiply-accumulates, or 64-bit word ANDs) one party performs
   in the online phase, counted from the Beaver recombinations (``crypten/mpc/primitives/beaver.py``).
   Public ops (adds, public scalings, the public comparison masks) are not counted.
@@ -49,7 +74,7 @@ from hwsim.errors import HwsimError
 
 __all__ = [
     "CryptenParams", "ProtoCost", "ZERO", "seq", "overlap", "latency_s", "numel",
-    "mul", "matmul", "matmul_public", "square", "truncate", "public_op",
+    "mul", "matmul", "matmul_public", "square", "truncate", "public_scale", "public_op",
     "and_binary", "ltz", "compare", "eq", "relu", "sign", "rand_fixed", "weighted_index", "prod",
     "max_row", "pow_int", "exp", "reciprocal", "inv_sqrt", "erf", "softmax", "gelu_erf", "gelu_quad",
     "hardtanh", "gelu_tanh_hardtanh",
@@ -69,13 +94,19 @@ class CryptenParams:
     bits (``encoder.precision_bits: 16``). ``exp_iterations`` (8), ``reciprocal_nr_iters`` (10),
     ``reciprocal_all_pos`` (False), ``reciprocal_initial`` (``"exp"`` = CrypTen's default
     ``3 exp(1 - 2x) + 0.003``, or ``"public"`` = a public constant, as sigmoid uses),
-    ``sqrt_nr_iters`` (3), ``erf_iterations`` (8), ``max_method`` (``"log_reduction"``), ``parties`` (2).
+    ``sqrt_nr_iters`` (3), ``erf_iterations`` (8), ``max_method`` (``"log_reduction"``), ``parties``
+    (CrypTen's ``world_size``, 2), ``rank`` (whose communication count ``comm_bytes`` reports: 0 =
+    party 0, which roots CrypTen's scatters and gathers; every other party counts the same as party 1),
+    ``provider`` (``"TFP"``: CrypTen's default trusted first party, ``cfg.mpc.provider``; ``"TTP"``: a
+    trusted third party; they differ online only for N > 2, where TFP scatters the truncation masks).
 
-    Raises HwsimError (one line naming the field, value and what is allowed) for a party count other
-    than 2, a ring that is not a power of two or cannot hold the product of two fixed-point numbers
-    (ring_bits <= 2 * frac_bits), and non-positive iteration counts.
+    Raises HwsimError (one line naming the field, value and what is allowed) for fewer than 2 parties,
+    a rank outside the parties, an unknown provider, a ring that is not a power of two or cannot hold
+    the product of two fixed-point numbers (ring_bits <= 2 * frac_bits), and negative iteration counts.
     """
     parties: int = 2
+    rank: int = 0
+    provider: str = "TFP"
     ring_bits: int = 64
     frac_bits: int = 16
     exp_iterations: int = 8
@@ -88,9 +119,14 @@ class CryptenParams:
 
     def __post_init__(self):
         problems = []
-        if self.parties != 2:
-            problems.append(f"parties={self.parties!r}: only 2 is derived (CrypTen's 2-party path: "
-                            "local truncation, 2-share A2B); allowed: 2")
+        if not (isinstance(self.parties, int) and not isinstance(self.parties, bool) and self.parties >= 2):
+            problems.append(f"parties={self.parties!r}: secret sharing needs at least 2 parties; "
+                            "allowed: integers >= 2")
+        elif not (isinstance(self.rank, int) and 0 <= self.rank < self.parties):
+            problems.append(f"rank={self.rank!r}: must name one of the {self.parties} parties (0 .. "
+                            f"{self.parties - 1})")
+        if self.provider not in ("TFP", "TTP"):
+            problems.append(f"provider={self.provider!r}: allowed: TFP, TTP (CrypTen cfg.mpc.provider)")
         if not (isinstance(self.ring_bits, int) and self.ring_bits >= 8
                 and self.ring_bits & (self.ring_bits - 1) == 0):
             problems.append(f"ring_bits={self.ring_bits!r}: must be a power of two >= 8 "
@@ -212,22 +248,33 @@ def _reveal(n_elements: int, p: CryptenParams) -> ProtoCost:
     return ProtoCost(rounds=1, comm_bytes=2 * n_elements * p.elem_bytes)
 
 
+def _rooted(n_elements: int, p: CryptenParams) -> ProtoCost:
+    """One ``scatter`` from or ``gather`` to party 0 of n elements per party (communicator.py
+    ``_logging``: scatter l.185-190 and 226-227, gather l.201-210): one round; party 0 logs (N - 1) n
+    elements, every other party n."""
+    per_party = (p.parties - 1) * n_elements if p.rank == 0 else n_elements
+    return ProtoCost(rounds=1, comm_bytes=per_party * p.elem_bytes)
+
+
 def _triple(n_c: int, macs: int, p: CryptenParams) -> ProtoCost:
     return ProtoCost(offline_elements=n_c, offline_bytes=n_c * p.elem_bytes, offline_macs=macs,
                      offline_tuples=1)
 
 
-def mul(x_shape, y_shape, p: CryptenParams = DEFAULT) -> ProtoCost:
+def mul(x_shape, y_shape, p: CryptenParams = DEFAULT, *, rescale: bool = True) -> ProtoCost:
     """Private x private element-wise multiply (broadcasting), then truncation.
 
     beaver.py ``__beaver_protocol("mul")``: a triple of the operands' own sizes (not the broadcast
     size), one ``reveal_batch([x - a, y - b])`` = one round of 2 (|x| + |y|) elements per party; the
     result is ``c + eps*b + a*delta + eps*delta`` (3 products of the output size). The fixed-point
-    rescale is :func:`truncate`, local with two parties.
+    rescale is :func:`truncate` of the output (local with two parties); ``rescale=False`` when one
+    operand is a comparison result of scale 1 (arithmetic.py ``_arithmetic_function`` l.389-402:
+    ``div_`` only when both encoder scales exceed 1), as in ReLU, ``where`` and the max.
     """
     nx, ny = numel(x_shape), numel(y_shape)
     nz = numel(_broadcast(x_shape, y_shape))
-    return _reveal(nx + ny, p) + ProtoCost(local_ops=3 * nz) + _triple(nz, nz, p) + truncate(x_shape, p)
+    cost = _reveal(nx + ny, p) + ProtoCost(local_ops=3 * nz) + _triple(nz, nz, p)
+    return cost + truncate((nz,), p) if rescale else cost
 
 
 def _broadcast(a, b) -> tuple[int, ...]:
@@ -246,8 +293,9 @@ def matmul(x_shape, y_shape, p: CryptenParams = DEFAULT) -> ProtoCost:
     """Private x private (batched) matmul ``(..., M, K) @ (..., K, N)``.
 
     beaver.py ``__beaver_protocol("matmul")``: one round opening |x| + |y| elements; three local
-    matmuls (eps@b, a@delta, eps@delta) of the op's MACs; the TFP dealer computes ``c = a @ b``.
-    Heads batched on the leading dims share this one round.
+    matmuls (eps@b, a@delta, eps@delta) of the op's MACs; the TFP dealer computes ``c = a @ b``; then
+    :func:`truncate` of the output (local with two parties). Heads batched on the leading dims share
+    these rounds.
     """
     x, y = _shape(x_shape), _shape(y_shape)
     if len(x) < 2 or len(y) < 2 or x[-1] != y[-2]:
@@ -256,36 +304,56 @@ def matmul(x_shape, y_shape, p: CryptenParams = DEFAULT) -> ProtoCost:
     m, k, n = x[-2], x[-1], y[-1]
     macs = math.prod(batch) * m * k * n
     out = math.prod(batch) * m * n
-    return (_reveal(numel(x) + numel(y), p) + ProtoCost(local_ops=3 * macs) + _triple(out, macs, p))
+    return (_reveal(numel(x) + numel(y), p) + ProtoCost(local_ops=3 * macs) + _triple(out, macs, p)
+            + truncate((out,), p))
 
 
 def matmul_public(x_shape, w_shape, p: CryptenParams = DEFAULT) -> ProtoCost:
-    """Private activations times public weights: local ``torch.matmul`` on the share, then local
-    truncation (arithmetic.py ``_arithmetic_function`` public branch): no communication."""
+    """Private activations times public weights: local ``torch.matmul`` on the share, then
+    :func:`truncate` of the output (arithmetic.py ``_arithmetic_function`` public branch): no
+    communication with two parties."""
     x, w = _shape(x_shape), _shape(w_shape)
     if len(x) < 1 or len(w) < 2 or x[-1] != w[-2]:
         raise HwsimError(f"mpc protocol: matmul shapes {x} @ {w} do not agree")
-    return ProtoCost(local_ops=numel(x) * w[-1])
+    return ProtoCost(local_ops=numel(x) * w[-1]) + truncate((numel(x) // x[-1] * w[-1],), p)
 
 
 def square(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
     """``x.square()``: beaver.py ``square``: open ``x - r`` (one round, |x| elements), result
-    ``r2 + 2 r eps + eps^2`` (2 products per element); a square pair (r, r^2) offline."""
+    ``r2 + 2 r eps + eps^2`` (2 products per element); a square pair (r, r^2) offline; then
+    :func:`truncate` (arithmetic.py ``square_`` l.597-600)."""
     n = numel(shape)
-    return _reveal(n, p) + ProtoCost(local_ops=2 * n) + _triple(n, n, p)
+    return _reveal(n, p) + ProtoCost(local_ops=2 * n) + _triple(n, n, p) + truncate(shape, p)
 
 
 def truncate(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
-    """Division by a public integer / fixed-point rescale: arithmetic.py ``div_``: with two parties each
-    party divides its own share (``share.div_(y, rounding_mode="trunc")``, SecureML-style local
-    truncation); the wraps protocol (``beaver.truncate``) runs only with more than two parties."""
-    _shape(shape)
-    return ZERO
+    """Division by a public integer / fixed-point rescale: arithmetic.py ``div_`` (l.446-482).
+
+    Two parties: each party divides its own share (``share.div_(y, rounding_mode="trunc")``,
+    SecureML-style local truncation): free. N > 2 parties: beaver.py ``truncate`` (l.159-168) ->
+    ``wraps`` (l.129-156): the provider's ``wrap_rng`` (TFP: ``comm.scatter`` of the parties' shares of
+    a random r from party 0, tfp_provider.py l.55-68, 1 round; TTP: a ``wraps`` request to the third
+    party, offline) and ``comm.gather(x + r, 0)`` (beaver.py l.149, 1 round). Party 0 logs (N - 1) n
+    elements per collective, the others n (:func:`_rooted`). Offline (what a TTP sends): theta_r, n
+    elements. Default 3 parties, TFP: 2 rounds, party 0 32 n bytes, the others 16 n."""
+    n = numel(shape)
+    if p.parties == 2:
+        return ZERO
+    gather = _rooted(n, p) + ProtoCost(local_ops=n) + _triple(n, 0, p)
+    return gather + _rooted(n, p) if p.provider == "TFP" else gather
+
+
+def public_scale(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
+    """Multiply by a public non-integer (``x * 0.125``, ``x.div(sqrt 2)``) or divide by a public
+    integer (``x.div(N)``, ``mean``): local arithmetic then one :func:`truncate` (arithmetic.py
+    ``_arithmetic_function`` public branch l.361-372, rescale l.391-395, ``div_`` l.446-482). Free with
+    two parties. (A multiply by a Python int is exact and never truncates: ``mul`` l.422-428.)"""
+    return truncate(shape, p)
 
 
 def public_op(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
-    """Add/subtract of private or public values, multiply by a public scalar/tensor (then local
-    truncation), reshape, slice, cat, sum along a dimension: local (arithmetic.py)."""
+    """Add/subtract of private or public values, multiply by a public integer, reshape, slice, cat,
+    sum along a dimension: local for any number of parties (arithmetic.py)."""
     _shape(shape)
     return ZERO
 
@@ -301,14 +369,25 @@ def and_binary(n_x: int, n_y: int, p: CryptenParams = DEFAULT) -> ProtoCost:
     return _reveal(n_x + n_y, p) + ProtoCost(local_ops=3 * nz) + _triple(nz, nz, p)
 
 
+def _binary_add(n: int, p: CryptenParams) -> ProtoCost:
+    """circuit.py ``add`` (l.125-130) of two binary-shared tensors of n elements: ``S = x & y`` (1 round,
+    n and n) then ``__SPK_circuit`` (l.50-87) on ``SP = stack([S, P])``: log2(ring_bits) levels, each
+    ``P0 & S1P1`` with P0 broadcast to 2n: (2n, 2n) elements."""
+    return and_binary(n, n, p) + and_binary(2 * n, 2 * n, p).times(p.circuit_depth)
+
+
 def _a2b(n: int, p: CryptenParams) -> ProtoCost:
-    """converters.py ``_A2B`` with two parties: each party's arithmetic share becomes a binary sharing
-    (``BinarySharedTensor(share, src=i)``: PRZS, no communication), then ``sum(dim=0)`` of the two =
-    one ``circuit.add``: ``S = x & y`` (1 round, n and n) then ``__SPK_circuit`` on ``SP = stack([S, P])``:
-    log2(ring_bits) levels, each ``P0 & S1P1`` with P0 broadcast to 2n: (2n, 2n) elements."""
-    add = and_binary(n, n, p)
-    spk = and_binary(2 * n, 2 * n, p).times(p.circuit_depth)
-    return add + spk
+    """converters.py ``_A2B`` (l.18-39): each party's arithmetic share becomes a binary sharing
+    (``BinarySharedTensor(share, src=i)``: PRZS, no communication), stacked on a party axis of N, then
+    ``sum(dim=0)`` (binary.py ``sum`` l.339-362): while the axis has s > 1 entries, an odd one is set
+    aside and the two halves of s // 2 entries are added with one :func:`_binary_add` of
+    (s // 2) n elements. Two parties: one adder on n; three: two adders on n; four: 2n then n."""
+    cost, s = ZERO, p.parties
+    while s > 1:
+        half = s // 2
+        cost = cost + _binary_add(half * n, p)
+        s = half + s % 2
+    return cost
 
 
 def _b2a_bits(n_bits: int, p: CryptenParams) -> ProtoCost:
@@ -336,16 +415,20 @@ def sign(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
 
 
 def eq(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
-    """``x == y`` with two parties: mpc.py ``_eqz_2PC``: the two arithmetic shares become binary
+    """``x == y``. Two parties: mpc.py ``_eqz_2PC`` (l.260-274): the two arithmetic shares become binary
     sharings (no communication), circuit.py ``eq``: ``__P_circuit`` = log2(ring_bits) ANDs of (n, n),
-    then B2A of one bit. Default 7 rounds, 208 n bytes."""
+    then B2A of one bit; default 7 rounds, 208 n bytes. N > 2 parties: mpc.py ``eq`` (l.244-250)
+    returns ``1 - ne``; ``ne`` (l.252-258) is one :func:`ltz` of ``stack([d, -d])`` (2n elements)."""
     n = numel(shape)
+    if p.parties > 2:
+        return ltz((2 * n,), p)
     return and_binary(n, n, p).times(p.circuit_depth) + _b2a_bits(n, p)
 
 
 def relu(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
-    """logic.py ``relu``: ``x * x.ge(0)``: a comparison then a private multiply. Default 9 rounds."""
-    return compare(shape, p) + mul(shape, shape, p)
+    """logic.py ``relu``: ``x * x.ge(0)``: a comparison then a private multiply by the 0/1 result,
+    which is not rescaled. Default (2 parties) 9 rounds."""
+    return compare(shape, p) + mul(shape, shape, p, rescale=False)
 
 
 def rand_fixed(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
@@ -358,18 +441,20 @@ def rand_fixed(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
 def weighted_index(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
     """sampling.py ``weighted_index(dim=-1)`` (tie-breaking inside argmax): cumsum (local),
     ``crypten.rand(rows) * max_weight`` (:func:`rand_fixed`, then a private multiply of rows x rows),
-    ``x.gt(r)`` on the whole tensor. Default 1 + 1 + 8 = 10 rounds."""
+    ``x.gt(r)`` on the whole tensor. Default 1 + 1 + 8 = 10 rounds. The multiply's right operand is a
+    sum of 0/1 values (scale 1): no truncation."""
     row_shape = _row_shape(shape)
-    return rand_fixed(row_shape, p) + mul(row_shape, row_shape, p) + compare(shape, p)
+    return rand_fixed(row_shape, p) + mul(row_shape, row_shape, p, rescale=False) + compare(shape, p)
 
 
 def prod(count: int, inner: int, p: CryptenParams = DEFAULT) -> ProtoCost:
     """regular.py ``prod(dim=0)`` over ``count`` tensors of ``inner`` elements: halve, multiply the
-    halves, keep the odd one: ceil(log2(count)) rounds of private multiplies."""
+    halves, keep the odd one: ceil(log2(count)) rounds of private multiplies (of 0/1 comparison
+    results in the max: scale 1, no truncation)."""
     cost, s = ZERO, count
     while s > 1:
         half = (s // 2) * inner
-        cost = cost + mul((half,), (half,), p)
+        cost = cost + mul((half,), (half,), p, rescale=False)
         s = s // 2 + s % 2
     return cost
 
@@ -388,7 +473,7 @@ def _argmax_pairwise(rows: int, length: int, p: CryptenParams) -> ProtoCost:
     else:
         cost = cost + compare((inner,), p)
     cost = cost + weighted_index((rows, length), p)
-    return cost + mul((inner,), (inner,), p)
+    return cost + mul((inner,), (inner,), p, rescale=False)
 
 
 def max_row(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
@@ -408,7 +493,8 @@ def max_row(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
     for _ in range(int(math.log(m))):
         half = length // 2
         pair = (rows * half,)
-        cost = cost + compare(pair, p) + mul(pair, pair, p) + mul(pair, pair, p)
+        # crypten.where(x >= y, x, y) = x * c + (1 - c) * y (logic.py where): c has scale 1
+        cost = cost + compare(pair, p) + mul(pair, pair, p, rescale=False).times(2)
         length = half + length % 2
     cost = cost + _argmax_pairwise(rows, length, p)
     return cost + eq((rows, m), p) + weighted_index((rows, m), p)
@@ -433,9 +519,9 @@ def pow_int(shape, power: int, p: CryptenParams = DEFAULT) -> ProtoCost:
 
 
 def exp(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
-    """approximations.py ``exp``: ``(1 + x / 2^k)^(2^k)`` by k = exp_iterations squarings
-    (default 8 rounds, 8 x 16 n bytes)."""
-    return square(shape, p).times(p.exp_iterations)
+    """approximations.py ``exp`` (l.47-52): ``1 + x.div(2^k)`` (:func:`public_scale`) then k =
+    exp_iterations squarings (2 parties: 8 rounds, 8 x 16 n bytes)."""
+    return public_scale(shape, p) + square(shape, p).times(p.exp_iterations)
 
 
 def reciprocal(shape, p: CryptenParams = DEFAULT, *, all_pos: bool | None = None) -> ProtoCost:
@@ -451,31 +537,37 @@ def reciprocal(shape, p: CryptenParams = DEFAULT, *, all_pos: bool | None = None
     """
     all_pos = p.reciprocal_all_pos if all_pos is None else all_pos
     cost = ZERO
-    if not all_pos:
-        cost = sign(shape, p) + mul(shape, shape, p)
+    if not all_pos:  # sgn = 1 - 2 x._ltz() has scale 1: sgn * x and sgn * result are not rescaled
+        cost = sign(shape, p) + mul(shape, shape, p, rescale=False)
     iters = p.reciprocal_nr_iters
     if p.reciprocal_initial == "exp":
         cost = cost + exp(shape, p)
     elif iters > 0:
-        iters -= 1  # first iteration on a public float: 2 * r - r * r * x is local
+        iters -= 1  # first iteration on a public float: 2 * r - (r * r) * x, a public multiply
+        cost = cost + public_scale(shape, p)
     cost = cost + (square(shape, p) + mul(shape, shape, p)).times(iters)
     if not all_pos:
-        cost = cost + mul(shape, shape, p)
+        cost = cost + mul(shape, shape, p, rescale=False)
     return cost
 
 
 def inv_sqrt(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
-    """approximations.py ``inv_sqrt``: initial ``2.2 exp(-(x/2 + 0.2)) + 0.2 - x/1024`` (:func:`exp`),
-    then sqrt_nr_iters iterations of ``y = y.mul_(3 - x * y.square()).div_(2)``: a square and two
-    multiplies each. Default 8 + 9 = 17 rounds, 368 n bytes."""
-    return exp(shape, p) + (square(shape, p) + mul(shape, shape, p).times(2)).times(p.sqrt_nr_iters)
+    """approximations.py ``inv_sqrt`` (l.191-204): initial ``2.2 exp(-(x/2 + 0.2)) + 0.2 - x/1024``
+    (:func:`exp`; ``div(2)``, ``mul(2.2)`` and ``div(1024)`` are public scalings), then sqrt_nr_iters
+    iterations of ``y = y.mul_(3 - x * y.square()).div_(2)``: a square, two multiplies and a public
+    division each. 2 parties: 8 + 9 = 17 rounds, 368 n bytes."""
+    iteration = square(shape, p) + mul(shape, shape, p).times(2) + public_scale(shape, p)
+    return public_scale(shape, p).times(3) + exp(shape, p) + iteration.times(p.sqrt_nr_iters)
 
 
 def erf(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
-    """approximations.py ``erf``: Taylor series ``x + sum_{k=1}^{erf_iterations} c_k x.pos_pow(2k+1)``,
-    each power computed on its own by :func:`pow_int` (power.py ``pos_pow`` -> ``pow``), one after
-    another. Default 34 rounds, 752 n bytes."""
-    return seq(*(pow_int(shape, 2 * k + 1, p) for k in range(1, p.erf_iterations + 1)))
+    """approximations.py ``erf`` (l.395-405): Taylor series ``x + sum_{k=1}^{erf_iterations} c_k
+    x.pos_pow(2k+1)``, each power computed on its own by :func:`pow_int` (power.py ``pos_pow`` ->
+    ``pow``), one after another, each times the public c_k, and the sum times 2/sqrt(pi) (public
+    scalings). 2 parties: 34 rounds, 752 n bytes."""
+    terms = seq(*(pow_int(shape, 2 * k + 1, p) + public_scale(shape, p)
+                  for k in range(1, p.erf_iterations + 1)))
+    return terms + public_scale(shape, p)
 
 
 def softmax(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
@@ -492,15 +584,16 @@ def softmax(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
 
 def gelu_erf(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
     """GELU in erf form, ``x * (1 + erf(x / sqrt 2)) / 2`` (CrypTen has no GELU; the issue's contract):
-    :func:`erf` plus one private multiply (the scalings are public)."""
-    return erf(shape, p) + mul(shape, shape, p)
+    :func:`erf` plus one private multiply; ``/ sqrt 2`` and ``/ 2`` are public scalings."""
+    return public_scale(shape, p) + erf(shape, p) + mul(shape, shape, p) + public_scale(shape, p)
 
 
 def gelu_quad(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
     """MPCFormer's Quad, ``0.125 x^2 + 0.25 x + 0.5`` (MPCFormer src/main/transformer/modeling.py:139-140):
-    one :func:`square`. (MPCFormer's CrypTen benchmark, src/benchmark/utils.py:93, writes
-    ``0.125 * x * x``: a private multiply, same round, twice the bytes.)"""
-    return square(shape, p)
+    one :func:`square` and two public scalings (0.125, 0.25). (MPCFormer's CrypTen benchmark,
+    src/benchmark/utils.py:93, writes ``0.125 * x * x``: a private multiply, same round, twice the
+    bytes.)"""
+    return square(shape, p) + public_scale(shape, p).times(2)
 
 
 def hardtanh(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
@@ -512,17 +605,20 @@ def hardtanh(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
 def gelu_tanh_hardtanh(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
     """The "newGeLU" of MPCFormer's CrypTen benchmark (src/benchmark/utils.py:65-81):
     ``0.5 x (1 + hardtanh(sqrt(2/pi) (x + 0.044715 x^3)))``: ``x.pow(3)`` (:func:`pow_int`), a
-    :func:`hardtanh` standing in for tanh, one private multiply. 2 + 9 + 1 = 12 rounds."""
-    return pow_int(shape, 3, p) + hardtanh(shape, p) + mul(shape, shape, p)
+    :func:`hardtanh` standing in for tanh, one private multiply; ``0.5 *``, ``0.044715 *`` and
+    ``sqrt(2/pi) *`` are public scalings. 2 parties: 2 + 9 + 1 = 12 rounds."""
+    return (public_scale(shape, p).times(3) + pow_int(shape, 3, p) + hardtanh(shape, p)
+            + mul(shape, shape, p))
 
 
 def layernorm(shape, p: CryptenParams = DEFAULT) -> ProtoCost:
-    """LayerNorm over the last dimension as the issue composes it: mean by public scaling (local),
-    one :func:`square` of the centred values, :func:`inv_sqrt` of (variance + eps) per row, one
-    multiply (n, rows); the affine parameters are folded into the next linear layer.
-    Default 19 rounds."""
+    """LayerNorm over the last dimension as the issue composes it: the row mean (``mean``: a sum and a
+    public division, :func:`public_scale` of the rows), one :func:`square` of the centred values, its
+    row mean, :func:`inv_sqrt` of (variance + eps) per row, one multiply (n, rows); the affine
+    parameters are folded into the next linear layer. 2 parties: 19 rounds."""
     row_shape = _row_shape(shape)
-    return square(shape, p) + inv_sqrt(row_shape, p) + mul(shape, row_shape, p)
+    return (public_scale(row_shape, p) + square(shape, p) + public_scale(row_shape, p)
+            + inv_sqrt(row_shape, p) + mul(shape, row_shape, p))
 
 
 def div_private(x_shape, y_shape, p: CryptenParams = DEFAULT) -> ProtoCost:
@@ -549,8 +645,9 @@ def _attn_2quad(shape, p):
 
 
 def _attn_scaling(shape, p):
-    """x / N with N public (MPCViT src/utils/transformers.py:123): local truncation."""
-    return truncate(shape, p)
+    """x / N with N public (MPCViT src/utils/transformers.py:123): one :func:`public_scale`
+    (local with two parties)."""
+    return public_scale(shape, p)
 
 
 ATTENTION_KINDS = {
@@ -585,8 +682,9 @@ def vit_layer(*, tokens: int, dim: int, heads: int, mlp_hidden: int, kinds, gelu
     """One MPCViT encoder layer (MPCViT src/utils/transformers.py:245-260, ``Attention.forward`` 85-165):
     ``x = x + proj(attn(LN(x))); x = LN(x); x = x + fc2(gelu(fc1(x)))``, heads batched per kind.
     With ``private_weights`` the four weight matmuls are Beaver matmuls; otherwise they are local
-    (:func:`matmul_public`). Q K^T and A V are always private x private. Bias adds and residuals are
-    local. ``gelu``: "erf" or "quad". Returns the sequential sum (CrypTen's execution order)."""
+    (:func:`matmul_public`). Q K^T and A V are always private x private; the scores are scaled by the
+    public d^-0.5 (:func:`public_scale`). Bias adds and residuals are local. ``gelu``: "erf" or
+    "quad". Returns the sequential sum (CrypTen's execution order)."""
     if dim % heads:
         raise HwsimError(f"mpc protocol: dim {dim} is not divisible by heads {heads}")
     if sum(c for _, c in kinds) != heads:
@@ -600,6 +698,7 @@ def vit_layer(*, tokens: int, dim: int, heads: int, mlp_hidden: int, kinds, gelu
         layernorm((tokens, dim), p),
         lin((tokens, dim), (dim, 3 * dim), p),
         matmul((heads, tokens, d), (heads, d, tokens), p),
+        public_scale((heads, tokens, tokens), p),
         attention_mixed(kinds, tokens, p),
         matmul((heads, tokens, tokens), (heads, tokens, d), p),
         lin((tokens, dim), (dim, dim), p),

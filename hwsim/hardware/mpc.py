@@ -15,6 +15,7 @@ from hwsim.config import field
 from hwsim.errors import ConfigError, HwsimError
 
 PROTOCOLS = ("crypten",)
+PROVIDERS = ("TFP", "TTP")  # crypten/config/default.yaml mpc.provider; crypten/mpc/provider/
 HEAD_BATCHING = ("per_kind", "per_head")
 
 
@@ -30,15 +31,25 @@ class MpcConfig:
     runs them in torch on the CPU); ``null`` leaves the compute term out (a communication-only model,
     as the MPCViT fit).
 
+    Parties: CrypTen's ``world_size`` (>= 2). With more than two parties CrypTen truncates with its
+    wraps protocol (a scatter and a gather rooted at party 0 per rescale) and converts to binary over N
+    shares; the counts reported are party 0's, the busiest (docs/mpc.md section 2b). ``provider``: who
+    makes the Beaver tuples (CrypTen ``cfg.mpc.provider``): ``TFP`` (trusted first party, CrypTen's
+    default: no offline traffic; with N > 2 its truncation masks are scattered online) or ``TTP`` (a
+    trusted third party: the ``offline_*`` counters are what it sends).
+
     Cross-field checks (one ConfigError, exit 2): a ring too small for the fixed point
-    (``2 * frac_bits >= ring_bits``: a product of two fixed-point numbers must fit), and the
-    ``parties`` count (>= 2; only 2 is derived, the backend says what 3 parties need).
+    (``2 * frac_bits >= ring_bits``: a product of two fixed-point numbers must fit). ``parties`` < 2
+    is refused by the field's range (one line).
     """
     kind: ClassVar[str] = "mpc"
     name: str = "mpc"
     parties: int = field(2, min=2, doc="computing parties (CrypTen's world_size)")
     protocol: str = field("crypten", choices=PROTOCOLS,
-                          doc="protocol suite: CrypTen 0.4.1 (Beaver triples from a trusted first party)")
+                          doc="protocol suite: CrypTen 0.4.1 (additive sharing, Beaver triples)")
+    provider: str = field("TFP", choices=PROVIDERS,
+                          doc="Beaver tuple provider (CrypTen cfg.mpc.provider): TFP = trusted first party "
+                              "(default), TTP = trusted third party")
     ring_bits: int = field(64, choices=(8, 16, 32, 64, 128),
                            doc="share ring Z_2^ring_bits (CrypTen: torch.long, 64)")
     frac_bits: int = field(16, min=0, doc="fixed-point fractional bits (CrypTen encoder.precision_bits: 16)")
@@ -69,23 +80,21 @@ class MpcConfig:
             raise ConfigError(f"mpc hardware '{self.name}'", problems)
 
     def protocol_params(self):
-        """The :class:`hwsim.backends.mpc_protocols.CryptenParams` of this config. Raises HwsimError
-        with one line for a party count the library does not derive (3 parties: what is missing)."""
+        """The :class:`hwsim.backends.mpc_protocols.CryptenParams` of this config (counts of party 0).
+        Raises HwsimError (one line) for values the library rejects."""
         from hwsim.backends.mpc_protocols import CryptenParams
-        if self.parties != 2:
-            raise HwsimError(
-                f"mpc hardware '{self.name}': parties = {self.parties} is not modelled: the protocol library "
-                "derives CrypTen's 2-party path only; more parties need CrypTen's wraps-based truncation "
-                "(crypten/mpc/primitives/beaver.py l.159, a gather per truncation) and an A2B over that many shares, "
-                "neither derived nor measured here; use parties: 2")
-        return CryptenParams(parties=2, ring_bits=self.ring_bits, frac_bits=self.frac_bits,
-                             exp_iterations=self.exp_iterations, reciprocal_nr_iters=self.reciprocal_nr_iters,
-                             reciprocal_all_pos=self.reciprocal_all_pos, reciprocal_initial=self.reciprocal_initial,
-                             sqrt_nr_iters=self.sqrt_nr_iters, erf_iterations=self.erf_iterations,
-                             max_method=self.max_method)
+        try:
+            return CryptenParams(
+                parties=self.parties, rank=0, provider=self.provider, ring_bits=self.ring_bits,
+                frac_bits=self.frac_bits, exp_iterations=self.exp_iterations,
+                reciprocal_nr_iters=self.reciprocal_nr_iters, reciprocal_all_pos=self.reciprocal_all_pos,
+                reciprocal_initial=self.reciprocal_initial, sqrt_nr_iters=self.sqrt_nr_iters,
+                erf_iterations=self.erf_iterations, max_method=self.max_method)
+        except HwsimError as e:
+            raise HwsimError(f"mpc hardware '{self.name}': {e}") from None
 
     def describe(self) -> str:
         """One line for ``hwsim presets``."""
-        return (f"{self.parties}PC {self.protocol}, RTT {self.rtt_s * 1e3:g} ms, "
+        return (f"{self.parties}PC {self.protocol} {self.provider}, RTT {self.rtt_s * 1e3:g} ms, "
                 f"{self.bandwidth_bytes_per_s * 8 / 1e6:g} Mbit/s, "
                 f"{'private' if self.private_weights else 'public'} weights")
