@@ -66,7 +66,7 @@ def main() -> int:
             print(f"| {n}x{n} | {df} | 1.00 | " + " | ".join(cells) + " |")
 
     print("\n### Operand width: 16-bit operands, 48-bit accumulators over 8/32 (4x4 ws, double-buffered)\n")
-    print(f"| ASIC ratio | " + " | ".join(f"{t} LUT / FF / DSP ratio" for t in TARGETS) + " |")
+    print("| ASIC ratio | " + " | ".join(f"{t} LUT / FF / DSP ratio" for t in TARGETS) + " |")
     print("|---|" + "---|" * len(TARGETS))
     cells = [" / ".join(_ratio(_find(t, 4, bits=(16, 48)), _find(t, 4), k) for k in KEYS)
              if _find(t, 4, bits=(16, 48)) else "--" for t in TARGETS]
