@@ -15,7 +15,7 @@ exp 8 iterations, reciprocal 10 Newton iterations, inverse sqrt 3 iterations, er
 - ``wall_s``: party 0's wall time for the op (local processes on one machine, gloo over loopback).
 
 Usage (CrypTen venv, see docs/mpc.md):
-    /work/peers/crypten/bin/python benchmarks/crypten_reference.py -o tests/data/crypten_reference.json
+    /work/peers/crypten/bin/python benchmarks/crypten_reference.py -o hwsim/data/reference/crypten_reference.json
     /work/peers/crypten/bin/python benchmarks/crypten_reference.py --only small -o /tmp/small.json
 """
 

@@ -1,6 +1,6 @@
 """Measure M^3ViT's per-expert token counts in its first MoE layer (layer 1) on Edge-MoE's sample image.
 
-Run: /work/depsvenv/bin/python benchmarks/edge_moe_routing.py --edgemoe EDGE_MOE [-o tests/data/edge_moe_routing.json]
+Run: /work/depsvenv/bin/python benchmarks/edge_moe_routing.py --edgemoe EDGE_MOE [-o hwsim/data/reference/edge_moe_routing.json]
 
 EDGE_MOE is a bare git directory (or checkout) of https://github.com/sharc-lab/Edge-MoE. Its ``weights/``
 hold the sample image and the trained weights the HLS testbench loads (testbench/e2e.cpp:58-323), but not
@@ -63,7 +63,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--edgemoe", type=Path, required=True)
     ap.add_argument("-o", "--out", type=Path,
-                    default=Path(__file__).resolve().parents[1] / "tests" / "data" / "edge_moe_routing.json")
+                    default=Path(__file__).resolve().parents[1] / "hwsim" / "data" / "reference" / "edge_moe_routing.json")
     args = ap.parse_args()
     w = reader(args.edgemoe)
     where = ["-C", str(args.edgemoe)] if (args.edgemoe / "weights").is_dir() else [f"--git-dir={args.edgemoe}"]

@@ -1,6 +1,6 @@
 """Run Edge-MoE's own GELU (``src/gelu.cpp``) and record what it computes, to cross-check ``rtl.golden.edgemoe_gelu``.
 
-Run: .venv/bin/python benchmarks/edgemoe_gelu_reference.py --edgemoe EDGE_MOE --hls HLS_TYPES [-o tests/data/edgemoe_gelu_reference.json]
+Run: .venv/bin/python benchmarks/edgemoe_gelu_reference.py --edgemoe EDGE_MOE --hls HLS_TYPES [-o hwsim/data/reference/edgemoe_gelu_reference.json]
 
 EDGE_MOE is a checkout (or bare git directory) of https://github.com/sharc-lab/Edge-MoE and HLS_TYPES one of
 https://github.com/Xilinx/HLS_arbitrary_Precision_Types (Xilinx's open-source ``ap_fixed.h``, the same
@@ -34,8 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from rtl.golden import edgemoe_gelu  # noqa: E402
 
-CORE_LIMIT = 6 << 22
-CHUNK = 1 << 22
 
 HARNESS = r"""
 #include <ap_fixed.h>
@@ -64,23 +62,7 @@ int main() {
 """
 
 
-def core_chunks():
-    """The ``core`` set in input order, in chunks (int64)."""
-    for start in range(-CORE_LIMIT, CORE_LIMIT, CHUNK):
-        yield np.arange(start, min(start + CHUNK, CORE_LIMIT), dtype=np.int64)
-
-
-def full_words() -> np.ndarray:
-    """The ``full`` set: 65,536 words spread over the 32-bit range by Knuth's multiplicative hash."""
-    i = np.arange(1 << 16, dtype=np.uint64)
-    return ((i * np.uint64(2654435761)) % np.uint64(1 << 32)).astype(np.uint32).view(np.int32).astype(np.int64)
-
-
-def digest(chunks) -> str:
-    h = hashlib.sha256()
-    for c in chunks:
-        h.update(np.asarray(c, dtype="<i4").tobytes())
-    return h.hexdigest()
+from rtl.reference import CHUNK, CORE_LIMIT, core_chunks, full_words  # noqa: E402,F401
 
 
 def _git_text(repo: Path, path: str) -> tuple[str, str]:
@@ -120,7 +102,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--edgemoe", type=Path, required=True, help="sharc-lab/Edge-MoE checkout or git dir")
     ap.add_argument("--hls", type=Path, required=True, help="Xilinx/HLS_arbitrary_Precision_Types checkout or git dir")
-    ap.add_argument("-o", "--output", type=Path, default=ROOT / "tests" / "data" / "edgemoe_gelu_reference.json")
+    ap.add_argument("-o", "--output", type=Path, default=ROOT / "hwsim" / "data" / "reference" / "edgemoe_gelu_reference.json")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         exe, sources = build(args.edgemoe, args.hls, Path(tmp))

@@ -6,7 +6,7 @@ Run (needs torch, so from a venv outside the repository; the project's venv has 
 
     python3 -m venv /work/ref-venv && /work/ref-venv/bin/pip install torch numpy
     /work/ref-venv/bin/python benchmarks/ibert_ivit_reference.py --ibert I_BERT --ivit I_VIT \
-        [-o tests/data/ibert_ivit_reference.json]
+        [-o hwsim/data/reference/ibert_ivit_reference.json]
 
 I_BERT is a checkout (or bare git directory) of https://github.com/kssteven418/I-BERT and I_VIT one of
 https://github.com/zkkli/I-ViT; the data in tests/data was made from I-BERT 1b09c759d6aeb71312df9c6ef74fa268a87c934e
@@ -51,8 +51,6 @@ Takes about 2 s on a CPU.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import importlib
 import json
 import math
@@ -62,7 +60,6 @@ import sys
 import tempfile
 import time
 import types
-import zlib
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -76,179 +73,10 @@ IBERT_FILES = ("fairseq/quantization/utils/quant_modules.py", "fairseq/quantizat
 IVIT_FILES = ("models/quantization_utils/quant_modules.py", "models/quantization_utils/quant_utils.py")
 
 
-# ------------------------------------------------------------------------------------------------
-# Deterministic input sets: each a list of int64 arrays (elementwise sets 1-D, row-wise sets 2-D)
-# ------------------------------------------------------------------------------------------------
-def formula_rows(r: int, n: int, mod: int, off: int) -> np.ndarray:
-    """q[i, j] = (37 i + 11 j^2 + 7 i j) mod ``mod`` - ``off``."""
-    i = np.arange(r, dtype=np.int64)[:, None]
-    j = np.arange(n, dtype=np.int64)[None, :]
-    return (37 * i + 11 * j * j + 7 * i * j) % mod - off
-
-
-def _edge8() -> list:
-    eye = np.eye(64, dtype=np.int64)
-    return [np.array([[5]]), np.full((2, 197), -128), np.full((1, 2048), 127), eye * 255 - 128,
-            np.arange(-128, 128)[None, :], np.array([[127, -128], [-128, 127], [0, 0], [-1, -2]])]
-
-
-def _pairs16() -> list:
-    d = np.arange(65536, dtype=np.int64)
-    return [np.stack([np.full_like(d, 32767), 32767 - d], axis=1)]
-
-
-def _ties8() -> list:
-    j = np.arange(64, dtype=np.int64)[None, :]
-    b = np.arange(64, dtype=np.int64)[:, None]
-    return [np.where(j == 0, 0, np.where(j <= b, -12, -255))]
-
-
-def _ties16() -> list:
-    rows = [[32767] * a + [32767 - 1382] * b + [-32768] * (64 - a - b) for a in range(1, 20) for b in range(1, 65 - a)]
-    return [np.array(rows, dtype=np.int64)]
-
-
-def _gelu_pairs8() -> list:
-    i = np.arange(256, dtype=np.int64)[:, None]
-    j = np.arange(256, dtype=np.int64)[None, :]
-    return [np.minimum(j - 128, i - 128)]
-
-
-SETS = {
-    "codes16": ("every 16-bit code q = -32768..32767", lambda: [np.arange(-32768, 32768, dtype=np.int64)]),
-    "codes8": ("every 8-bit code q = -128..127", lambda: [np.arange(-128, 128, dtype=np.int64)]),
-    "neg16": ("q = -65535..0 (every difference of two 16-bit codes that is <= 0)",
-              lambda: [np.arange(-65535, 1, dtype=np.int64)]),
-    "neg8": ("q = -255..0 (every difference of two 8-bit codes that is <= 0)",
-             lambda: [np.arange(-255, 1, dtype=np.int64)]),
-    "rows8": ("512 x 64, q[i,j] = (37i + 11j^2 + 7ij) mod 256 - 128", lambda: [formula_rows(512, 64, 256, 128)]),
-    "rows8_197": ("256 x 197, q[i,j] = (37i + 11j^2 + 7ij) mod 256 - 128", lambda: [formula_rows(256, 197, 256, 128)]),
-    "rows16": ("256 x 128, q[i,j] = (37i + 11j^2 + 7ij) mod 8192 - 4096", lambda: [formula_rows(256, 128, 8192, 4096)]),
-    "rows16_full": ("128 x 512, q[i,j] = (37i + 11j^2 + 7ij) mod 65536 - 32768",
-                    lambda: [formula_rows(128, 512, 65536, 32768)]),
-    "pairs16": ("65536 rows [32767, 32767 - d], d = 0..65535 (every 16-bit exp argument next to the row max)",
-                _pairs16),
-    "edge8": ("[[5]]; 2x197 of -128; 1x2048 of 127; 64x64 one-hot (127 on the diagonal, -128 elsewhere); "
-              "the ramp -128..127; [[127,-128],[-128,127],[0,0],[-1,-2]]", _edge8),
-    "ties8": ("64 x 64, row b = [0, -12 (b times), -255 ...]: at scale 8/127 the exp of -12 is a near tie "
-              "(16383.5) of the 16-bit requantisation", _ties8),
-    "ties16": ("1026 x 64, for a = 1..19, b = 1..64-a: [32767 (a times), 31385 (b times), -32768 ...]: at 2^-10 the "
-               "exp of -1382 is a near tie of the 16-bit requantisation", _ties16),
-    "gelu_pairs8": ("256 x 256, q[i,j] = min(j, i) - 128: every 8-bit (x, row max) pair with x <= max",
-                    _gelu_pairs8),
-}
-
-SCALES = {"2^-10": 2.0 ** -10, "2^-4": 2.0 ** -4, "10/32767": 10 / 32767, "8/127": 8 / 127, "0.1": 0.1}
-
-
-# ------------------------------------------------------------------------------------------------
-# Golden side (NumPy only; shared with tests/test_golden_reference_code.py)
-# ------------------------------------------------------------------------------------------------
-def golden_exp16(q, scale: float, exp_scale16: float) -> np.ndarray:
-    """The golden's 16-bit requantised exp (the ``QuantAct(16)`` stage inside ``ibert_softmax``): the i-exp of
-    q <= 0 times ``m_int`` of ``ibert_softmax_constants``, rounded half to even at ``shift``, clipped to int16."""
-    k = G.ibert_softmax_constants(scale, exp_scale16)
-    e, _ = G.ibert_exp(q, scale)
-    prod = G._round_shift_half_even(e.astype(object) * k["m_int"], k["shift"])
-    return np.clip(prod.astype(np.int64), -32768, 32767)
-
-
-GOLDENS = {   # name -> (function of (chunk, scale, params) -> int64 outputs, output-scale function)
-    "ibert_gelu": (lambda q, s, p: G.ibert_gelu(q, s)[0], lambda s, p: G.ibert_gelu(np.zeros(1, np.int64), s)[1]),
-    "ibert_exp": (lambda q, s, p: G.ibert_exp(q, s)[0], lambda s, p: G.ibert_exp_constants(s)["out_scale"]),
-    "ibert_exp16": (lambda q, s, p: golden_exp16(q, s, p["exp_scale16"]), None),
-    "ibert_softmax": (lambda q, s, p: G.ibert_softmax(q, s, exp_scale16=p["exp_scale16"])[0], lambda s, p: 2.0 ** -8),
-    "ibert_softmax_default": (lambda q, s, p: G.ibert_softmax(q, s)[0], lambda s, p: 2.0 ** -8),
-    "shiftmax": (lambda q, s, p: G.shiftmax(q, s)[0], lambda s, p: 2.0 ** -7),
-    "shiftmax_n15": (lambda q, s, p: G.shiftmax(q, s, n=15)[0], lambda s, p: 2.0 ** -7),
-    "shiftgelu": (lambda q, s, p: G.shiftgelu(q, s)[0], lambda s, p: s / 2 ** 7),
-    "shift_exp_n15": (lambda q, s, p: G.shift_exp(q, s, 15), None),
-    "shift_exp_gelu_n23": (lambda q, s, p: G.shift_exp(q, s * 1.702, 23), None),
-}
-
-# (id stem, reference, golden, set, scale name). Each is run in float64 and float32 (id suffix).
-COMPARISONS = [
-    ("ibert_gelu/codes16/2^-10", "ibert_gelu", "ibert_gelu", "codes16", "2^-10"),
-    ("ibert_gelu/codes8/2^-4", "ibert_gelu", "ibert_gelu", "codes8", "2^-4"),
-    ("ibert_gelu/codes16/10/32767", "ibert_gelu", "ibert_gelu", "codes16", "10/32767"),
-    ("ibert_gelu/codes8/8/127", "ibert_gelu", "ibert_gelu", "codes8", "8/127"),
-    ("ibert_exp/neg16/2^-10", "ibert_exp", "ibert_exp", "neg16", "2^-10"),
-    ("ibert_exp/neg8/2^-4", "ibert_exp", "ibert_exp", "neg8", "2^-4"),
-    ("ibert_exp/neg16/10/32767", "ibert_exp", "ibert_exp", "neg16", "10/32767"),
-    ("ibert_exp/neg8/8/127", "ibert_exp", "ibert_exp", "neg8", "8/127"),
-    ("ibert_exp16/neg16/2^-10", "ibert_exp16", "ibert_exp16", "neg16", "2^-10"),
-    ("ibert_exp16/neg8/2^-4", "ibert_exp16", "ibert_exp16", "neg8", "2^-4"),
-    ("ibert_exp16/neg16/10/32767", "ibert_exp16", "ibert_exp16", "neg16", "10/32767"),
-    ("ibert_exp16/neg8/8/127", "ibert_exp16", "ibert_exp16", "neg8", "8/127"),
-    ("ibert_softmax/rows8/2^-4", "ibert_softmax", "ibert_softmax", "rows8", "2^-4"),
-    ("ibert_softmax/rows8_197/8/127", "ibert_softmax", "ibert_softmax", "rows8_197", "8/127"),
-    ("ibert_softmax/rows16/2^-10", "ibert_softmax", "ibert_softmax", "rows16", "2^-10"),
-    ("ibert_softmax/pairs16/2^-10", "ibert_softmax", "ibert_softmax", "pairs16", "2^-10"),
-    ("ibert_softmax/edge8/2^-4", "ibert_softmax", "ibert_softmax", "edge8", "2^-4"),
-    ("ibert_softmax/ties8/8/127", "ibert_softmax", "ibert_softmax", "ties8", "8/127"),
-    ("ibert_softmax/ties16/2^-10", "ibert_softmax", "ibert_softmax", "ties16", "2^-10"),
-    ("ibert_softmax_default/rows8/2^-4", "ibert_softmax", "ibert_softmax_default", "rows8", "2^-4"),
-    ("ibert_softmax_default/rows16/2^-10", "ibert_softmax", "ibert_softmax_default", "rows16", "2^-10"),
-    ("shiftmax/rows8/2^-4", "ivit_softmax", "shiftmax", "rows8", "2^-4"),
-    ("shiftmax_n15/rows8/2^-4", "ivit_softmax", "shiftmax_n15", "rows8", "2^-4"),
-    ("shiftmax/rows8_197/8/127", "ivit_softmax", "shiftmax", "rows8_197", "8/127"),
-    ("shiftmax_n15/rows8_197/8/127", "ivit_softmax", "shiftmax_n15", "rows8_197", "8/127"),
-    ("shiftmax/rows8_197/0.1", "ivit_softmax", "shiftmax", "rows8_197", "0.1"),
-    ("shiftmax_n15/rows8_197/0.1", "ivit_softmax", "shiftmax_n15", "rows8_197", "0.1"),
-    ("shiftmax/rows16/2^-10", "ivit_softmax", "shiftmax", "rows16", "2^-10"),
-    ("shiftmax_n15/rows16/2^-10", "ivit_softmax", "shiftmax_n15", "rows16", "2^-10"),
-    ("shiftmax/edge8/2^-4", "ivit_softmax", "shiftmax", "edge8", "2^-4"),
-    ("shiftmax_n15/edge8/2^-4", "ivit_softmax", "shiftmax_n15", "edge8", "2^-4"),
-    ("shift_exp_n15/neg8/2^-4", "ivit_softmax_exp", "shift_exp_n15", "neg8", "2^-4"),
-    ("shift_exp_n15/neg8/8/127", "ivit_softmax_exp", "shift_exp_n15", "neg8", "8/127"),
-    ("shift_exp_n15/neg16/2^-10", "ivit_softmax_exp", "shift_exp_n15", "neg16", "2^-10"),
-    ("shift_exp_gelu_n23/neg8/2^-4", "ivit_gelu_exp", "shift_exp_gelu_n23", "neg8", "2^-4"),
-    ("shift_exp_gelu_n23/neg8/8/127", "ivit_gelu_exp", "shift_exp_gelu_n23", "neg8", "8/127"),
-    ("shiftgelu/gelu_pairs8/2^-4", "ivit_gelu", "shiftgelu", "gelu_pairs8", "2^-4"),
-    ("shiftgelu/gelu_pairs8/8/127", "ivit_gelu", "shiftgelu", "gelu_pairs8", "8/127"),
-    ("shiftgelu/rows16/2^-10", "ivit_gelu", "shiftgelu", "rows16", "2^-10"),
-    ("shiftgelu/rows16_full/2^-10", "ivit_gelu", "shiftgelu", "rows16_full", "2^-10"),
-]
-DTYPES = ("float64", "float32")
-
-REFERENCES = {
-    "ibert_gelu": "I-BERT IntGELU(quant_mode='symmetric').forward(q*S, S)",
-    "ibert_exp": "I-BERT IntSoftmax.int_exp(q, S)",
-    "ibert_exp16": "I-BERT IntSoftmax: int_exp(q, S) then its QuantAct(16) (self.act), first call calibrating",
-    "ibert_softmax": "I-BERT IntSoftmax(8, quant_mode='symmetric').forward(q*S, S), fresh module per array",
-    "ivit_softmax": "I-ViT IntSoftmax(8).forward(q*S, S) (Shiftmax, n = 15)",
-    "ivit_softmax_exp": "I-ViT IntSoftmax.int_exp_shift(q, S) (n = 15)",
-    "ivit_gelu_exp": "I-ViT IntGELU.int_exp_shift(q, 1.702*S) (n = 23)",
-    "ivit_gelu": "I-ViT IntGELU(8).forward(q*S, S) (ShiftGELU, n = 23)",
-}
-
-
-def set_chunks(name: str) -> list:
-    return SETS[name][1]()
-
-
-def digest(arrays) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(np.asarray(a, dtype=np.int64).reshape(-1), dtype="<i8").tobytes())
-    return h.hexdigest()
-
-
-def encode_mask(mask: np.ndarray) -> str | None:
-    return base64.b64encode(zlib.compress(np.packbits(mask).tobytes(), 9)).decode() if mask.any() else None
-
-
-def decode_mask(text: str | None, count: int) -> np.ndarray:
-    if text is None:
-        return np.zeros(count, dtype=bool)
-    bits = np.unpackbits(np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype=np.uint8))
-    return bits[:count].astype(bool)
-
-
-def golden_outputs(golden: str, set_name: str, scale: float, params: dict) -> np.ndarray:
-    """The golden's outputs on a set, flattened and concatenated (int64)."""
-    fn = GOLDENS[golden][0]
-    return np.concatenate([np.asarray(fn(c, scale, params), dtype=np.int64).reshape(-1) for c in set_chunks(set_name)])
+# The input sets, the goldens' side and the digests live in the package (rtl/reference.py), so that
+# `hwsim validate` can re-check the recorded data without this script.
+from rtl.reference import (COMPARISONS, DTYPES, GOLDENS, REFERENCES, SCALES, SETS, decode_mask, digest,  # noqa: E402,F401
+                           encode_mask, formula_rows, golden_exp16, golden_outputs, set_chunks)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -393,7 +221,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ibert", type=Path, required=True, help="kssteven418/I-BERT checkout or git dir")
     ap.add_argument("--ivit", type=Path, required=True, help="zkkli/I-ViT checkout or git dir")
-    ap.add_argument("-o", "--output", type=Path, default=ROOT / "tests" / "data" / "ibert_ivit_reference.json")
+    ap.add_argument("-o", "--output", type=Path, default=ROOT / "hwsim" / "data" / "reference" / "ibert_ivit_reference.json")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         torch, mods, sources = load_reference(args.ibert, args.ivit, Path(tmp))

@@ -3,17 +3,17 @@
 Everything goes through ``hwsim.estimate`` on the model YAMLs (``models/mpcvit-*.yaml``, ``mpcformer-*.yaml``),
 so it checks the backend's mapping of workload ops onto the protocol library, not the library alone:
 
-1. **Layers**: every ``vit_layer`` record of ``tests/data/crypten_reference.json`` (CrypTen 0.4.1's own counts
+1. **Layers**: every ``vit_layer`` record of ``hwsim/data/reference/crypten_reference.json`` (CrypTen 0.4.1's own counts
    for one MPCViT layer, CIFAR and Tiny sizes, softmax / ReLU-softmax / scaling / MPCFormer / mixed heads)
    against the sum of the backend's rows of layer 0 (rounds, bytes: exact equality required).
-2. **Networks**: the contract networks of ``tests/data/crypten_reference_network.json`` (whole CIFAR-10 ViTs
+2. **Networks**: the contract networks of ``hwsim/data/reference/crypten_reference_network.json`` (whole CIFAR-10 ViTs
    run in CrypTen) against the backend's totals.
 3. **MPCViT's CIFAR-10 latency table** (README.md l.121-138): latency ratios to the ScaleAttn ViT on the preset
    ``mpc-2pc-mpcvit-fit`` (the inferred setting, docs/mpc.md section 4) against the paper's.
 4. **Speed**: wall time of ``hwsim estimate mpcvit-cifar-softmax mpc-2pc-lan`` (in process, analytic and cycle,
    and the CLI as a subprocess) against CrypTen running the same ViT (recorded wall time, 2 local parties).
 
-Run: PYTHONPATH=. python benchmarks/mpc_backend_fidelity.py -o tests/data/mpc_backend_fidelity.json
+Run: PYTHONPATH=. python benchmarks/mpc_backend_fidelity.py -o hwsim/data/reference/mpc_backend_fidelity.json
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from hwsim.hardware import load_hardware
 from hwsim.workload import load_workload
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "tests" / "data"
+DATA = ROOT / "hwsim" / "data" / "reference"
 # MPCViT README.md l.123-138 (commit 27db5c4), CIFAR-10 latency in seconds
 PAPER_CIFAR10 = {"mpcvit-cifar-softmax": 112.23, "mpcvit-cifar-relu-softmax": 71.82,
                  "mpcvit-cifar-scaling": 44.63, "mpcformer-cifar": 66.98, "mpcvit-cifar-mu0.7": 63.56}

@@ -25,8 +25,8 @@ Heterogeneous networks (mu) use k = round(mu * layers * heads) ReLU-softmax head
 possible over the layers (earlier layers take the remainder), the rest scaling attention.
 "MPCFormer" is 2Quad attention ((x + 5)^2 / row sum) with Quad GELU.
 
-Writes tests/data/mpcvit_latency_fit.json (``-o``) and prints the tables. Pure Python + numpy:
-    PYTHONPATH=. python benchmarks/mpcvit_latency_fit.py -o tests/data/mpcvit_latency_fit.json
+Writes hwsim/data/reference/mpcvit_latency_fit.json (``-o``) and prints the tables. Pure Python + numpy:
+    PYTHONPATH=. python benchmarks/mpcvit_latency_fit.py -o hwsim/data/reference/mpcvit_latency_fit.json
 """
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def rows_of(*tables):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-o", "--out", help="write the fit results as JSON")
-    ap.add_argument("--reference", default="tests/data/crypten_reference.json",
+    ap.add_argument("--reference", default="hwsim/data/reference/crypten_reference.json",
                     help="CrypTen measurements whose wall times calibrate this machine (optional)")
     a = ap.parse_args(argv)
 

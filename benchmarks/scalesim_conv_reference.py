@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run real SCALE-Sim 3.0 on convolution topologies and degenerate GEMMs, and record what it reports.
 
-Writes ``tests/data/scalesim_conv_reference.json``, which ``tests/test_topology.py`` and
+Writes ``hwsim/data/reference/scalesim_conv_reference.json``, which ``tests/test_topology.py`` and
 ``tests/test_hardening_scalesim.py`` check against:
 
 * ``conv``: SCALE-Sim convolution topology files (header ``Layer name, IFMAP Height, IFMAP Width,
@@ -40,7 +40,7 @@ from scalesim_reference import CONFIG_TEMPLATE  # noqa: E402  (same config as th
 
 DEFAULT_SCALESIM_PYTHON = os.environ.get("SCALESIM_PYTHON", "/work/peers/scalesim/bin/python")
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "tests" / "data" / "scalesim_conv_reference.json"
+DEFAULT_OUT = REPO / "hwsim" / "data" / "reference" / "scalesim_conv_reference.json"
 CONV_HEADER = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
                "Num Filter, Strides,")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run real SCALE-Sim 3.0 on a fixed set of GEMMs x array configs and record its outputs.
 
-The records in ``tests/data/scalesim_reference.json`` are what ``tests/test_scalesim_model.py``
+The records in ``hwsim/data/reference/scalesim_reference.json`` are what ``tests/test_scalesim_model.py``
 checks ``hwsim.backends.scalesim_model`` against. Every number in them is parsed from the CSV reports
 SCALE-Sim itself writes (COMPUTE_REPORT.csv, DETAILED_ACCESS_REPORT.csv); nothing is hand-typed.
 
@@ -36,7 +36,7 @@ from pathlib import Path
 
 DEFAULT_SCALESIM_PYTHON = "/work/scalesim-venv/bin/python"
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO / "tests" / "data" / "scalesim_reference.json"
+DEFAULT_OUT = REPO / "hwsim" / "data" / "reference" / "scalesim_reference.json"
 
 CONFIG_TEMPLATE = """\
 [general]

@@ -149,6 +149,28 @@ def cmd_presets(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from hwsim import validation as V
+    from hwsim.paths import check_output
+    check_output(args.output, "-o")
+    if args.list:
+        for c in V.select(V.discover(), full=True, only=args.only or ()):
+            print(f"{c.name:<34} {'(--full) ' if c.full else ''}{c.compares}; reference: {c.reference}")
+        return 0
+    from tqdm import tqdm
+    results = V.validate(full=args.full, only=args.only or (),
+                         wrap=lambda checks: tqdm(checks, unit="check", file=sys.stderr, leave=False,
+                                                  disable=not sys.stderr.isatty()))
+    render = {"json": V.to_json, "markdown": V.to_markdown}.get(args.format, V.to_table)
+    _emit(render(results), args.output)
+    failed = V.first_failure(results)
+    if failed:
+        print(f"hwsim: validate: {failed.name} disagrees with {failed.reference}: {failed.disagreement}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hwsim import MODES
     p = argparse.ArgumentParser(prog="hwsim", description="Latency/energy simulator and RTL generator for ViT accelerators.")
@@ -205,6 +227,14 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--batch", type=int, help="batch size (default 1)")
     x.add_argument("--image-size", type=int, help="input image edge in pixels (default 224)")
     x.set_defaults(func=cmd_export)
+
+    v = sub.add_parser("validate", help="re-run every fidelity cross-check against its recorded reference data")
+    v.add_argument("--full", action="store_true", help="add the long checks (exhaustive RTL, 50M-word GELU sweep)")
+    v.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    v.add_argument("-o", "--output", help="write the table here instead of stdout")
+    v.add_argument("--only", action="append", metavar="NAME", help="run only this check or name prefix (repeatable)")
+    v.add_argument("--list", action="store_true", help="list the checks and their references without running them")
+    v.set_defaults(func=cmd_validate)
 
     for module in ("rtl.cli", "hwsim.sweep.cli"):
         try:

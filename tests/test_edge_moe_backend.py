@@ -9,7 +9,6 @@ tests/test_edge_moe_loops.py. Expert weight bytes: docs/edge_moe.md "bytes fetch
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hwsim.backends import edge_moe_loops as L
+from hwsim.backends.edge_moe import loop_nest_rows
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.estimate import estimate
 from hwsim.hardware import load_hardware
@@ -24,7 +24,7 @@ from hwsim.hardware.edge_moe import EdgeMoeConfig, design_resources
 from hwsim.workload import build_workload, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-ROUTING = json.loads((ROOT / "tests/data/edge_moe_routing.json").read_text())
+ROUTING = json.loads((ROOT / "hwsim/data/reference/edge_moe_routing.json").read_text())
 SEMSEG = tuple(ROUTING["tasks"]["task0"]["expert_tokens"])     # task0 = semseg (assumption, models/m3vit-cityscapes.yaml)
 DEPTH = tuple(ROUTING["tasks"]["task1"]["expert_tokens"])
 DEMO_S = 59.0e-3          # demo.mp4: 59.0-59.5 ms per image (docs/edge_moe.md)
@@ -35,33 +35,12 @@ def workload(model="m3vit-cityscapes", task="semseg"):
     return build_workload(spec, task=spec.moe.task_index(task))
 
 
-def op_of(row_name: str) -> str:
-    """The workload op a loops-module row belongs to (the backend's mapping, written out)."""
-    name = row_name.removesuffix(".load")
-    name = re.sub(r"\.norms$", ".ln1", name)
-    name = re.sub(r"\.norm1$", ".ln1", name)
-    name = re.sub(r"\.norm2$", ".ln2", name)
-    name = re.sub(r"\.attn\.[qkv]$", ".attn.qkv", name)
-    name = re.sub(r"\.moe\.(gate|zero)$", ".moe.gate", name)
-    return name
-
-
-def expected_rows(expert_tokens, overlap=False) -> dict[str, tuple[int, int]]:
-    image = L.m3vit_image_cycles(L.M3ViTShape(), L.EdgeMoeDesign(loads_overlap_previous_op=overlap), expert_tokens)
-    out: dict[str, list[int]] = {}
-    for r in image.ops:
-        acc = out.setdefault(op_of(r.name), [0, 0])
-        acc[0] += r.ideal
-        acc[1] += r.modelled
-    return {k: tuple(v) for k, v in out.items()}
-
-
 @pytest.mark.parametrize("model,task,tokens,mode", [("m3vit-cityscapes-uniform", "semseg", None, "analytic"),
                                                     ("m3vit-cityscapes-uniform", "semseg", None, "cycle"),
                                                     ("m3vit-cityscapes", "semseg", SEMSEG, "cycle"),
                                                     ("m3vit-cityscapes", "depth", DEPTH, "analytic")])
 def test_every_op_row_equals_the_hls_loop_nest_hand_count(model, task, tokens, mode):
-    expected = expected_rows(tokens)
+    expected = loop_nest_rows(tokens)
     report = estimate(workload(model, task), EdgeMoeConfig(), mode)
     rows = {r.name: (r.counters["ideal_cycles"], r.ticks) for r in report.ops}
     for name, want in expected.items():

@@ -250,12 +250,12 @@ def test_timing_overrides_are_validated_and_every_default_names_its_log_line():
 
 
 def test_measured_layer1_routing_activates_fewer_experts_and_shortens_the_image():
-    # tests/data/edge_moe_routing.json: benchmarks/edge_moe_routing.py on Edge-MoE's sample image and
+    # hwsim/data/reference/edge_moe_routing.json: benchmarks/edge_moe_routing.py on Edge-MoE's sample image and
     # trained weights (float32 through layer 1's gates); the expert matrices are not public, so only
     # layer 1 is measured and its counts stand in for every MoE layer here.
     import json
     from pathlib import Path
-    data = json.loads((Path(__file__).parent / "data" / "edge_moe_routing.json").read_text())
+    data = json.loads((Path(__file__).resolve().parents[1] / "hwsim" / "data" / "reference" / "edge_moe_routing.json").read_text())
     uniform = m3vit_image_cycles()
     for task, active in (("task0", 12), ("task1", 13)):
         counts = tuple(data["tasks"][task]["expert_tokens"])

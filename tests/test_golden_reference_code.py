@@ -1,5 +1,5 @@
 """rtl.golden's I-BERT and I-ViT goldens against the papers' own PyTorch modules, run for real (not transcribed)
-by benchmarks/ibert_ivit_reference.py -> tests/data/ibert_ivit_reference.json. No torch here: the goldens are
+by benchmarks/ibert_ivit_reference.py -> hwsim/data/reference/ibert_ivit_reference.json. No torch here: the goldens are
 recomputed on the same deterministic inputs (arange / integer formulas, defined in the script) and checked
 against the recorded SHA-256 digests, mismatch masks and samples.
 
@@ -21,7 +21,6 @@ float32 runs (the modules' default dtype) are recorded too: what the real code g
 """
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +29,9 @@ import pytest
 from rtl import golden as G
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-import ibert_ivit_reference as ref  # noqa: E402
+from rtl import reference as ref  # noqa: E402
 
-DATA = json.loads((ROOT / "tests" / "data" / "ibert_ivit_reference.json").read_text())
+DATA = json.loads((ROOT / "hwsim" / "data" / "reference" / "ibert_ivit_reference.json").read_text())
 COMPARISONS = {c["id"]: c for c in DATA["comparisons"]}
 
 # id: (bit-exact golden outputs, outputs) -- what the script measured, stated here so a regenerated JSON that
@@ -121,7 +119,7 @@ def test_reference_commits_and_definitions_are_recorded():
     assert DATA["scales"] == ref.SCALES
     assert set(COMPARISONS) == set(EXPECTED)
     assert len(COMPARISONS) == len(ref.COMPARISONS) * len(ref.DTYPES)
-    assert len((ROOT / "tests" / "data" / "ibert_ivit_reference.json").read_bytes()) < 200_000
+    assert len((ROOT / "hwsim" / "data" / "reference" / "ibert_ivit_reference.json").read_bytes()) < 200_000
 
 
 @pytest.mark.parametrize("cid", sorted(COMPARISONS))

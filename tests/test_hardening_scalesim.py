@@ -1,7 +1,7 @@
 """SCALE-Sim's tiny-GEMM corner (issue 12: "scalesim_compatible on a 1x1 os array: 2x1x1 reports 200%
 utilisation and 1x1x1 reports 0 cycles"), measured on SCALE-Sim 3.0.0 itself.
 
-``tests/data/scalesim_conv_reference.json`` (``benchmarks/scalesim_conv_reference.py``) holds SCALE-Sim's
+``hwsim/data/reference/scalesim_conv_reference.json`` (``benchmarks/scalesim_conv_reference.py``) holds SCALE-Sim's
 "Total Cycles" and its own "Overall Util %" for tiny GEMMs on 1x1 and 2x1 arrays, or the exception it
 raised. The 200 % is SCALE-Sim's: its Total Cycles is the zero-based index of the last ofmap write.
 ``scalesim_gemm`` reproduces it (``cycles``) and also gives ``elapsed_cycles = cycles + 1``.
@@ -16,7 +16,7 @@ import pytest
 
 from hwsim.backends.scalesim_model import scalesim_gemm, scalesim_gemm_many
 
-DATA = Path(__file__).parent / "data" / "scalesim_conv_reference.json"
+DATA = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "reference" / "scalesim_conv_reference.json"
 TINY = [r for r in json.loads(DATA.read_text()) if r["type"] == "gemm"]
 
 

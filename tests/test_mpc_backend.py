@@ -1,7 +1,7 @@
 """The ``mpc`` kind: workload ops mapped onto the CrypTen protocol library, through ``hwsim.estimate``.
 
-Golden numbers: CrypTen 0.4.1's own communicator counts (tests/data/crypten_reference.json: one MPCViT
-layer per attention kind, CIFAR and Tiny-ImageNet sizes; tests/data/crypten_reference_network.json: whole
+Golden numbers: CrypTen 0.4.1's own communicator counts (hwsim/data/reference/crypten_reference.json: one MPCViT
+layer per attention kind, CIFAR and Tiny-ImageNet sizes; hwsim/data/reference/crypten_reference_network.json: whole
 CIFAR-10 networks), recorded by benchmarks/crypten_reference.py; MPCViT's README latency table (CIFAR-10,
 README.md l.123-138 at commit 27db5c4). Library: hwsim/backends/mpc_protocols.py (tests/test_mpc_protocols.py).
 """
@@ -24,7 +24,7 @@ from hwsim.hardware import load_hardware, replace_fields
 from hwsim.workload import load_workload
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "tests" / "data"
+DATA = ROOT / "hwsim" / "data" / "reference"
 LAN = load_hardware("mpc-2pc-lan")
 CIFAR = dict(tokens=65, dim=256, heads=4, mlp_hidden=512)   # MPCViT vit_7_4_32 (docs/mpc.md section 3)
 MODELS = [f"{m}-{ds}" if m == "mpcformer" else f"mpcvit-{ds}-{m}"

@@ -1,8 +1,8 @@
 """hwsim.backends.mpc_protocols against CrypTen 0.4.1's own communication counts.
 
-Golden numbers: ``tests/data/crypten_reference.json`` was written by ``benchmarks/crypten_reference.py``
+Golden numbers: ``hwsim/data/reference/crypten_reference.json`` was written by ``benchmarks/crypten_reference.py``
 running the pip-installed CrypTen 0.4.1 (two parties, default config, TFP provider) with
-``cfg.communicator.verbose = True``; ``tests/data/crypten_reference_ttp.json`` is the same script with
+``cfg.communicator.verbose = True``; ``hwsim/data/reference/crypten_reference_ttp.json`` is the same script with
 ``--provider TTP``, which also records what CrypTen's trusted third party actually sends. Every
 (op, shape) must match exactly, rounds and bytes, whole ViT layers included.
 """
@@ -17,7 +17,7 @@ import pytest
 from hwsim.backends import mpc_protocols as P
 from hwsim.errors import HwsimError
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "reference"
 TFP = json.loads((DATA / "crypten_reference.json").read_text())
 TTP = json.loads((DATA / "crypten_reference_ttp.json").read_text())
 

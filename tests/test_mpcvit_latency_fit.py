@@ -1,6 +1,6 @@
 """MPCViT's latency tables against CrypTen's exact counts: the recorded network-setting fit.
 
-``tests/data/mpcvit_latency_fit.json`` was written by ``benchmarks/mpcvit_latency_fit.py`` (MPCViT
+``hwsim/data/reference/mpcvit_latency_fit.json`` was written by ``benchmarks/mpcvit_latency_fit.py`` (MPCViT
 README.md lines 121-156 for the latencies; rounds and bytes from hwsim.backends.mpc_protocols). These tests
 re-run the recorded best CIFAR-10 fit and check what docs/mpc.md states about it.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FIT = json.loads((ROOT / "tests" / "data" / "mpcvit_latency_fit.json").read_text())
+FIT = json.loads((ROOT / "hwsim" / "data" / "reference" / "mpcvit_latency_fit.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_tiny_imagenet_table_is_not_linear_in_relu_softmax_heads(script):
     assert FIT["summary"]["cifar10+tiny"]["max_abs_rel_error"] > 0.15
 
 
-NETWORK = ROOT / "tests" / "data" / "crypten_reference_network.json"
+NETWORK = ROOT / "hwsim" / "data" / "reference" / "crypten_reference_network.json"
 
 
 @pytest.mark.skipif(not NETWORK.exists(), reason="whole-network CrypTen run not recorded")

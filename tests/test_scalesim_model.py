@@ -13,7 +13,7 @@ import pytest
 
 from hwsim.backends.scalesim_model import (ScaleSimCounts, scalesim_gemm, scalesim_gemm_many)
 
-DATA = Path(__file__).parent / "data" / "scalesim_reference.json"
+DATA = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "reference" / "scalesim_reference.json"
 RECORDS = json.loads(DATA.read_text())
 EXACT = ("cycles", "sram_reads_ifmap", "sram_reads_filter", "sram_writes_ofmap")
 DRAM = ("dram_reads_ifmap", "dram_reads_filter", "dram_writes_ofmap")

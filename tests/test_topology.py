@@ -1,6 +1,6 @@
 """SCALE-Sim topology files: both formats read as SCALE-Sim reads them, everything else refused.
 
-Convolution lowering is checked against SCALE-Sim 3.0.0 itself: ``tests/data/scalesim_conv_reference.json``
+Convolution lowering is checked against SCALE-Sim 3.0.0 itself: ``hwsim/data/reference/scalesim_conv_reference.json``
 was written by ``benchmarks/scalesim_conv_reference.py``, which ran SCALE-Sim on the same CSV text and
 recorded, per layer, the GEMM its compute model ran (Sr, Sc, T for the dataflow), its MAC count, and its
 COMPUTE / DETAILED_ACCESS report columns.
@@ -16,7 +16,7 @@ from hwsim.backends.scalesim_model import scalesim_gemm
 from hwsim.errors import HwsimError
 from hwsim.topology import MAX_GEMM_DIM, check_gemm, conv_gemms, gemm_dims, positive_int, read_topology
 
-DATA = Path(__file__).parent / "data" / "scalesim_conv_reference.json"
+DATA = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "reference" / "scalesim_conv_reference.json"
 CONV = [r for r in json.loads(DATA.read_text()) if r["type"] == "conv"]
 CONV_HEADER = ("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, "
                "Strides,\n")

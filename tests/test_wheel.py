@@ -18,7 +18,8 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_outside_the_checkout(tmp_path
     wheel = next(dist.glob("hwsim-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for must in ("hwsim/zoo/vit-b16.yaml", "hwsim/presets/gpu-a100.yaml", "hwsim/data/tech.yaml",
-                 "hwsim/data/unit_costs.json", "hwsim/sweep/runner.py"):
+                 "hwsim/data/unit_costs.json", "hwsim/sweep/runner.py", "hwsim/data/reference/scalesim_reference.json",
+                 "rtl/reference.py"):
         assert must in names, must
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -31,3 +32,6 @@ def test_wheel_installs_into_a_fresh_venv_and_runs_outside_the_checkout(tmp_path
     out = run("estimate", "vit-b16", "systolic", "--mode", "analytic")
     assert "layer0.attn.qkv" in out and "total" in out
     assert "gpu-a100" in run("presets")
+    # the installed package validates itself against the reference data it ships
+    table = run("validate", "--only", "systolic/scalesim-gemm", "--only", "golden/edgemoe-gelu", "--only", "mpc/")
+    assert "5 passed, 0 failed" in table

@@ -398,3 +398,65 @@ class EdgeMoeBackend(BackendBase):
                           label=np.array([labels.index(t[3]) for t in tasks], dtype=np.int64), labels=labels)
         modelled = [s.cyc.modelled for s in steps]
         return block, replace(self._cost(op, hw, steps, fused, sum(modelled), modelled), ticks=0)
+
+
+# ------------------------------------------------------------------ cross-checks (hwsim validate)
+
+def loop_nest_rows(expert_tokens=None, overlap: bool = False) -> dict[str, tuple[int, int]]:
+    """(ideal, modelled) cycles per workload op name from the HLS loop-nest model of one M^3ViT image
+    (``edge_moe_loops.m3vit_image_cycles``), its rows summed onto the op they belong to (weight loads onto their
+    layer, the q/k/v projections onto ``attn.qkv``, norms onto ``ln1``/``ln2``, the gate's zeroing onto ``gate``).
+    ``expert_tokens``: tokens per expert per MoE layer (None: uniform routing)."""
+    import re
+    image = L.m3vit_image_cycles(L.M3ViTShape(), L.EdgeMoeDesign(loads_overlap_previous_op=overlap), expert_tokens)
+    out: dict[str, list[int]] = {}
+    for r in image.ops:
+        name = r.name.removesuffix(".load")
+        for pattern, repl in ((r"\.norms$", ".ln1"), (r"\.norm1$", ".ln1"), (r"\.norm2$", ".ln2"),
+                              (r"\.attn\.[qkv]$", ".attn.qkv"), (r"\.moe\.(gate|zero)$", ".moe.gate")):
+            name = re.sub(pattern, repl, name)
+        acc = out.setdefault(name, [0, 0])
+        acc[0] += r.ideal
+        acc[1] += r.modelled
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _register_checks() -> None:
+    from hwsim.validation import Tally, check, reference_data
+
+    def m3vit(model: str, task: str):
+        from hwsim.workload import build_workload, load_model
+        spec = load_model(model)
+        return build_workload(spec, task=spec.moe.task_index(task))
+
+    @check("edge_moe/hls-loop-nests",
+           reference="Edge-MoE HLS code (sharc-lab/Edge-MoE loop bounds; achieved II/depth from its HLS log)",
+           compares="ideal and modelled cycles of every op of one M^3ViT image; uniform and measured routing")
+    def loop_nests():
+        from hwsim.estimate import estimate
+        routing = reference_data("edge_moe_routing.json")["tasks"]
+        t = Tally()
+        for model, task, tokens, mode in (("m3vit-cityscapes-uniform", "semseg", None, "analytic"),
+                                          ("m3vit-cityscapes", "semseg", routing["task0"]["expert_tokens"], "cycle"),
+                                          ("m3vit-cityscapes", "depth", routing["task1"]["expert_tokens"], "analytic")):
+            tokens = tuple(tokens) if tokens else None
+            report = estimate(m3vit(model, task), EdgeMoeConfig(), mode)
+            rows = {r.name: (r.counters["ideal_cycles"], r.ticks) for r in report.ops}
+            for name, want in loop_nest_rows(tokens).items():
+                t.exact(f"{model}/{task} {mode} {name}", rows.get(name), want, "(ideal, modelled) cycles")
+        return t.outcome()
+
+    @check("edge_moe/demo-latency", reference="Edge-MoE demo video: 59.0-59.5 ms per image on the ZCU102",
+           compares="one M^3ViT image on zcu102-edge-moe: ideal < modelled <= measured (gap in docs/edge_moe.md)")
+    def demo():
+        from hwsim.estimate import estimate
+        from hwsim.hardware import load_hardware
+        t, demo_s = Tally(), 59.0e-3
+        r = estimate(m3vit("m3vit-cityscapes-uniform", "semseg"), load_hardware("zcu102-edge-moe"), "cycle")
+        ideal_s = r.counters["ideal_cycles"] / r.cycles * r.latency_s
+        t.exact("m3vit-cityscapes-uniform", ideal_s < r.latency_s <= demo_s, True,
+                f"ideal {ideal_s * 1e3:.2f} ms < modelled {r.latency_s * 1e3:.2f} ms <= demo 59 ms")
+        return t.outcome(f"modelled {r.latency_s * 1e3:.2f} ms = {r.latency_s / demo_s:.2f} x the demo's")
+
+
+_register_checks()

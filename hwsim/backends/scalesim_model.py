@@ -5,7 +5,7 @@ per cycle, one column per array edge port) and pushing them through a double-buf
 Everything it reports for a GEMM in its default CALC ("estimate bandwidth") mode follows from the shapes
 of those matrices and the order of the addresses in them, so it has a closed form. This module is that
 closed form; ``tests/test_scalesim_model.py`` checks it against real SCALE-Sim runs recorded by
-``benchmarks/scalesim_reference.py`` in ``tests/data/scalesim_reference.json``.
+``benchmarks/scalesim_reference.py`` in ``hwsim/data/reference/scalesim_reference.json``.
 
 Notation. GEMM ``ofmap[M x N] = ifmap[M x K] @ filter[K x N]`` (topology row ``name,M,N,K,``), array
 ``R`` rows x ``C`` columns. SCALE-Sim maps the GEMM onto the array through three numbers per dataflow
@@ -40,7 +40,7 @@ DRAM accesses: see :func:`_repeated_block_misses` (reads) and :func:`_ofmap_dram
 In CALC mode SCALE-Sim never stalls (reads always hit, writes drain at ``C`` words/cycle while the
 array writes at most ``C``), so ``Stall Cycles`` is always 0 and DRAM traffic never changes the cycles.
 
-Tiny GEMMs (measured, ``tests/data/scalesim_conv_reference.json``, ``benchmarks/scalesim_conv_reference.py``).
+Tiny GEMMs (measured, ``hwsim/data/reference/scalesim_conv_reference.json``, ``benchmarks/scalesim_conv_reference.py``).
 "Total Cycles" is the zero-based index of the last ofmap write, one less than the cycles the array
 works. On large GEMMs that is invisible; on a 1x1 os array, where a fold lasts ``R + C + K - 2 = K``
 cycles, it is not: SCALE-Sim 3.0.0 itself reports 1 cycle and "Overall Util %" 200 for M, N, K = 2, 1, 1,
@@ -344,3 +344,45 @@ def scalesim_gemm_many(m, n, k, rows, cols, dataflow: str, ifmap_sram_kib=64, fi
     dram_of = stored + over
     return ScaleSimArrays(*(np.asarray(x, dtype=np.int64) for x in
                             (cycles, sram_if, sram_fi, sram_of, dram_if, dram_fi, dram_of, cycles + 1)))
+
+
+# ------------------------------------------------------------------ cross-checks (hwsim validate)
+
+def _register_checks() -> None:
+    from hwsim.validation import Tally, check, reference_data
+
+    fields = ("cycles", "sram_reads_ifmap", "sram_reads_filter", "sram_writes_ofmap",
+              "dram_reads_ifmap", "dram_reads_filter", "dram_writes_ofmap")
+
+    @check("systolic/scalesim-gemm", reference="SCALE-Sim 3.0.0 runs (scalesim_reference.json)",
+           compares="cycles, SRAM and DRAM reads/writes per GEMM, ws/os/is")
+    def scalesim_gemm_records():
+        t = Tally()
+        for r in reference_data("scalesim_reference.json"):
+            got = scalesim_gemm(r["M"], r["N"], r["K"], r["rows"], r["cols"], r["dataflow"], r["ifmap_sram_kib"],
+                                r["filter_sram_kib"], r["ofmap_sram_kib"], r["word_bytes"])
+            case = (f"{r['M']}x{r['N']}x{r['K']} on {r['rows']}x{r['cols']} {r['dataflow']}, SRAM "
+                    f"{r['ifmap_sram_kib']}/{r['filter_sram_kib']}/{r['ofmap_sram_kib']} KiB, {r['word_bytes']} B words")
+            for f in fields:
+                t.exact(case, getattr(got, f), r["total_cycles" if f == "cycles" else f], f)
+        return t.outcome()
+
+    @check("systolic/scalesim-tiny", reference="SCALE-Sim 3.0.0 runs (scalesim_conv_reference.json)",
+           compares="Total Cycles and Overall Util % of tiny GEMMs on 1x1 and 2x1 arrays")
+    def scalesim_tiny_records():
+        t = Tally()
+        for r in reference_data("scalesim_conv_reference.json"):
+            if r["type"] != "gemm":
+                continue
+            s = scalesim_gemm(r["M"], r["N"], r["K"], r["rows"], r["cols"], r["dataflow"])
+            case = f"{r['M']}x{r['N']}x{r['K']} on {r['rows']}x{r['cols']} {r['dataflow']}"
+            if "error" in r:    # SCALE-Sim divides by its own 0 cycles
+                t.exact(case, s.cycles, 0, "cycles (SCALE-Sim raised ZeroDivisionError)")
+                continue
+            t.exact(case, s.cycles, r["total_cycles"], "cycles")
+            macs, pes = r["M"] * r["N"] * r["K"], r["rows"] * r["cols"]
+            t.close(case, 100 * macs / (pes * s.cycles), r["overall_util_pct"], 1e-9, "Overall Util %")
+        return t.outcome()
+
+
+_register_checks()

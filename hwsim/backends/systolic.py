@@ -546,3 +546,68 @@ class SystolicBackend(BackendBase):
                 "dram_writes": {"ofmap": c["dram_writes"]["ofmap"]},
                 "energy_pj": row.energy_pj, "latency_s": row.latency_s, "bound": row.bound, **row.details,
                 **self.report_sections(hw)}
+
+
+# ------------------------------------------------------------------ cross-checks (hwsim validate)
+
+def _random_gemm_cases(n: int, seed: int):
+    """``n`` random (MatMul, SystolicConfig) pairs: sizes 1..300, arrays 1x1..32x32, every dataflow, SRAMs
+    0.5..64 KiB and DRAM 1..1024 B/cycle, so that many cases stall and many do not."""
+    rng = np.random.default_rng(seed)
+    sizes = [1, 2, 3, 7, 16, 31, 32, 33, 64, 100, 197, 300]
+    for _ in range(n):
+        yield (MatMul(name="g", m=int(rng.choice(sizes)), k=int(rng.choice(sizes)), n=int(rng.choice(sizes)),
+                      count=int(rng.integers(1, 4))),
+               SystolicConfig(rows=int(rng.choice([1, 4, 7, 16, 32])), cols=int(rng.choice([1, 4, 13, 16, 32])),
+                              dataflow=str(rng.choice(["ws", "os", "is"])),
+                              ifmap_sram_kib=float(rng.choice([1, 8, 64])), filter_sram_kib=float(rng.choice([1, 8, 64])),
+                              ofmap_sram_kib=float(rng.choice([0.5, 8, 64])),
+                              dram_bytes_per_cycle=float(rng.choice([1, 4, 16, 64, 1024]))))
+
+
+def _register_checks() -> None:
+    from hwsim.validation import Tally, check
+
+    @check("systolic/analytic-vs-cycle", reference="hwsim's cycle-level engine (event schedule of every fold)",
+           compares="analytic cycles of 120 random GEMMs x configs where nothing stalls; DRAM bytes on all")
+    def analytic_vs_cycle():
+        from hwsim.estimate import estimate
+        from hwsim.workload import Workload
+        t, stalled = Tally(), 0
+        for g, hw in _random_gemm_cases(120, seed=1):
+            case = f"{g.m}x{g.k}x{g.n} x{g.count} on {hw.describe()}"
+            cyc = estimate(Workload("g", (g,)), hw, "cycle").ops[0]
+            ana = estimate(Workload("g", (g,)), hw, "analytic").ops[0]
+            t.exact(case, ana.dram_bytes, cyc.dram_bytes, "DRAM bytes")
+            if cyc.stalled:
+                stalled += 1
+                t.exact(case, ana.cycles <= cyc.cycles, True, f"analytic {ana.cycles} <= cycle {cyc.cycles} (stalled)")
+            else:
+                t.exact(case, ana.cycles, cyc.cycles, "cycles")
+        return t.outcome(f"exact on {t.cases - stalled} unstalled; a lower bound on {stalled} stalled")
+
+    @check("systolic/sweep-evaluator", reference="hwsim estimate --mode analytic, point by point",
+           compares="the vectorised sweep evaluator on 60 random ViT-B/16 configs: cycles, energy, area")
+    def sweep_evaluator():
+        from hwsim.backends.systolic_points import PointEvaluator
+        from hwsim.estimate import estimate
+        from hwsim.workload import load_workload
+        rng, n = np.random.default_rng(11), 60
+        choices = {"rows": [4, 8, 16, 32, 64, 128], "cols": [8, 16, 24, 32, 64, 256], "dataflow": ["ws", "os", "is"],
+                   "ifmap_sram_kib": [2, 16, 64, 512], "filter_sram_kib": [4, 64, 1024], "ofmap_sram_kib": [2, 32, 512],
+                   "dram_bytes_per_cycle": [1, 8, 32, 128], "word_bits": [4, 8, 16], "vector_lanes": [8, 32, 128],
+                   "tech_nm": [7, 28, 45]}
+        cols_of = {f: rng.choice(np.array(v), n) for f, v in choices.items()}
+        workload, base, t = load_workload("vit-b16"), SystolicConfig(), Tally()
+        got = PointEvaluator(workload, base).evaluate({f: np.array(v) for f, v in cols_of.items()})
+        for j in range(n):
+            point = {f: (str(v[j]) if f == "dataflow" else int(v[j])) for f, v in cols_of.items()}
+            r = estimate(workload, replace(base, **point), "analytic")
+            case = ", ".join(f"{f}={v}" for f, v in point.items())
+            t.exact(case, int(got["cycles"][j]), r.cycles, "cycles")
+            t.close(case, float(got["energy_pj"][j]), r.energy_pj, 1e-9, "energy (pJ)")
+            t.close(case, float(got["area_mm2"][j]), r.area_mm2, 1e-12, "area (mm^2)")
+        return t.outcome()
+
+
+_register_checks()

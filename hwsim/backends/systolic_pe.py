@@ -524,3 +524,49 @@ def simulate_gemm(a, b, rows: int, cols: int, dataflow: str, double_buffered: bo
     if cycles < 0:
         raise GridHazard(f"{dataflow} grid {rows}x{cols} lost output words (period={p} too short?)")
     return y, int(cycles)
+
+
+# ------------------------------------------------------------------ cross-checks (hwsim validate)
+
+def _grid_against_formulas(stride: int):
+    """Every ``stride``-th (m, k, n) of {1, 2, 3, 5, 8, 13, 16, 17}^3 on 1x1, 2x3, 4x4, 3x7 and 8x8 grids in
+    every dataflow: the grid's product equals numpy's, its double-buffered cycles equal hwsim's fold formula
+    (``fold_plan`` compute + 2R + C - 2) and its single-buffered cycles equal SCALE-Sim's closed form + 1."""
+    import itertools
+
+    from hwsim.backends.scalesim_model import scalesim_gemm
+    from hwsim.backends.systolic import fold_plan, pipeline_overhead_cycles
+    from hwsim.hardware.systolic import SystolicConfig
+    from hwsim.validation import Tally
+    from hwsim.workload.ops import MatMul
+    sizes = (1, 2, 3, 5, 8, 13, 16, 17)
+    t = Tally()
+    shapes = list(itertools.product(sizes, sizes, sizes))[::stride]
+    for dataflow, (rows, cols) in itertools.product(DATAFLOWS, ((1, 1), (2, 3), (4, 4), (3, 7), (8, 8))):
+        hw = SystolicConfig(rows=rows, cols=cols, dataflow=dataflow)
+        for m, k, n in shapes:
+            rng = np.random.default_rng(m * 10000 + k * 100 + n + 7 * rows + cols)
+            a, b = rng.integers(-128, 128, (m, k)), rng.integers(-128, 128, (k, n))
+            case = f"{m}x{k}x{n} on {rows}x{cols} {dataflow}"
+            y_db, cyc_db = simulate_gemm(a, b, rows, cols, dataflow, double_buffered=True)
+            y_ss, cyc_ss = simulate_gemm(a, b, rows, cols, dataflow, double_buffered=False)
+            exact = a @ b
+            t.exact(case, bool(np.array_equal(y_db, exact) and np.array_equal(y_ss, exact)), True, "product")
+            formula = int(fold_plan(MatMul(name="g", m=m, k=k, n=n), hw).compute.sum()) \
+                + pipeline_overhead_cycles(rows, cols)
+            t.exact(case, cyc_db, formula, "double-buffered cycles vs hwsim's fold formula")
+            t.exact(case, cyc_ss - 1, scalesim_gemm(m, n, k, rows, cols, dataflow).cycles,
+                    "single-buffered cycles - 1 vs SCALE-Sim's closed form")
+    return t.outcome()
+
+
+def _register_checks() -> None:
+    from hwsim.validation import check
+    what = "register-level PE grid: exact products; cycles vs hwsim's fold formula and SCALE-Sim's"
+    check("systolic/pe-grid", reference="numpy products; fold formulas (docs/architecture.md)",
+          compares=what + " (every 8th shape)")(lambda: _grid_against_formulas(8))
+    check("systolic/pe-grid-all", reference="numpy products; fold formulas (docs/architecture.md)",
+          compares=what + " (all 7,680 GEMMs)", full=True)(lambda: _grid_against_formulas(1))
+
+
+_register_checks()

@@ -203,3 +203,34 @@ def from_timm(model_name: str, *, batch: int = 1, image_size: int | None = None,
     if image_size:
         h = w = image_size
     return from_module(model, (c, h, w), batch=batch, name=f"timm:{model_name}")
+
+
+# ------------------------------------------------------------------ cross-check (hwsim validate)
+
+def _register_checks() -> None:
+    from hwsim.validation import Tally, check
+
+    @check("workload/timm-import", reference="PyTorch's own FLOP counter (torch.utils.flop_counter), timm models",
+           compares="MACs of timm:vit_base_patch16_224, swin_tiny, resnet18 = FLOP counter / 2 = the zoo model",
+           full=True, requires=("torch", "timm"))
+    def timm_import():
+        import timm
+        import torch
+        from torch.utils.flop_counter import FlopCounterMode
+
+        from hwsim.workload.load import load_workload
+        t = Tally()
+        for name, zoo in (("vit_base_patch16_224", "vit-b16"), ("swin_tiny_patch4_window7_224", "swin-t"),
+                          ("resnet18", "resnet18")):
+            with torch.device("meta"):
+                model = timm.create_model(name)
+            counter = FlopCounterMode(display=False)
+            with counter, torch.no_grad():
+                model(torch.zeros(1, 3, 224, 224, device="meta"))
+            imported = load_workload(f"timm:{name}").macs
+            t.exact(name, imported, counter.get_total_flops() // 2, "MACs vs FLOP counter / 2")
+            t.exact(name, imported, load_workload(zoo).macs, f"MACs vs the zoo's {zoo}")
+        return t.outcome()
+
+
+_register_checks()
