@@ -1,83 +1,79 @@
-"""Latency / FPGA-resource Pareto front of the generated systolic array for one ViT-B/16 encoder layer.
+"""Latency / FPGA-resource Pareto fronts of the generated systolic array, through `hwsim sweep`.
 
-Run: PYTHONPATH=. python benchmarks/array_fpga_pareto.py [--target xilinx|ecp5|ice40] [--tokens 197]
+Run: PYTHONPATH=. python benchmarks/array_fpga_pareto.py [--target xilinx|ecp5|ice40] [--model vit-b16]
+     [--clock-hz 1e8]
 
-For rows x cols in {2, 4, 8, 16}^2 and every dataflow, the layer's GEMMs (ViT-B/16, Dosovitskiy
-et al. 2021, Table 1: hidden 768, MLP 3072, 12 heads of 64; per image: QKV 197x768x2304, scores
-12 x 197x64x197, context 12 x 197x197x64, projection 197x768x768, fc1 197x768x3072, fc2
-197x3072x768) are costed in array cycles with hwsim's double-buffered closed form
-(``fold_plan(...).compute.sum() + 2R + C - 2`` per GEMM, which the RTL matches cycle for cycle:
-sims/test_array.py) and in LUT / FF / DSP with ``hwsim.fpga_array.array_fpga_cost`` from the
-characterised table (exact at ladder sizes, linear in PEs between them). Prints every point and
-the Pareto front over (cycles, LUT) and (cycles, DSP); with ice40 also the Fmax-limited time.
-This is the demonstration of the loop back, not a unit test.
+Runs the sweep of ``examples/sweep_fpga_array.yaml`` (rows x cols in {2, 4, 8, 16}^2 x {ws, os, is},
+``fpga_target`` set; the target, model and clock overridable here) with ``hwsim.sweep.run_sweep``
+into a temporary Parquet store, then ``hwsim.sweep.pareto`` over (latency, lut) and (latency, dsp),
+and, for the disagreement docs/rtl.md describes, over (latency, area_mm2): the ASIC area model
+(hwsim/energy.py, TPU v1 PE) charges every dataflow the same, the FPGA table does not. Latency is the
+backend's analytic model at min(clock_hz, Fmax) (ice40: the placed Fmax; ecp5/xilinx are not placed
+and use clock_hz); LUT/FF/DSP come from hwsim/data/array_costs.json by hwsim/fpga_array.py's rule
+(exact at characterised sizes, linear in PEs between, the nearest segment extended outside: the
+``extrapolated`` column says which). Prints markdown tables; the demonstration of the loop back,
+not a unit test (tests/test_fpga_array.py checks the same sweep against per-point estimates).
 """
 from __future__ import annotations
 
 import argparse
-import itertools
+import tempfile
+import time
+from pathlib import Path
 
-from hwsim.backends.systolic import fold_plan, pipeline_overhead_cycles
-from hwsim.errors import HwsimError
-from hwsim.fpga_array import array_fpga_cost
-from hwsim.hardware.systolic import SystolicConfig
-from hwsim.workload.ops import MatMul
+from hwsim.config import read_yaml
 
-
-def vit_layer_gemms(tokens: int = 197, hidden: int = 768, mlp: int = 3072, heads: int = 12):
-    d = hidden // heads
-    return [MatMul(name="qkv", m=tokens, k=hidden, n=3 * hidden),
-            MatMul(name="scores", m=tokens, k=d, n=tokens, count=heads),
-            MatMul(name="context", m=tokens, k=tokens, n=d, count=heads),
-            MatMul(name="proj", m=tokens, k=hidden, n=hidden),
-            MatMul(name="fc1", m=tokens, k=hidden, n=mlp),
-            MatMul(name="fc2", m=tokens, k=mlp, n=hidden)]
-
-
-def layer_cycles(rows: int, cols: int, dataflow: str, gemms) -> int:
-    hw = SystolicConfig(rows=rows, cols=cols, dataflow=dataflow)
-    return sum(int(fold_plan(g, hw).compute.sum()) + g.count * pipeline_overhead_cycles(rows, cols)
-               for g in gemms)
-
-
-def pareto(points, key):
-    """Points not dominated in (cycles, key): sorted by cycles, strictly decreasing key."""
-    front, best = [], None
-    for p in sorted(points, key=lambda p: (p["cycles"], p[key])):
-        if best is None or p[key] < best:
-            front.append(p)
-            best = p[key]
-    return front
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "examples" / "sweep_fpga_array.yaml"
 
 
 def main(argv=None) -> int:
+    from hwsim.backends.systolic_fpga import fpga_cost
+    from hwsim.sweep import pareto, run_sweep, spec_from_dict
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--target", default="xilinx", choices=("ice40", "ecp5", "xilinx"))
-    ap.add_argument("--tokens", type=int, default=197)
+    ap.add_argument("--target", default=None, choices=("ice40", "ecp5", "xilinx"),
+                    help="FPGA target (default: the example spec's)")
+    ap.add_argument("--model", default=None, help="zoo model (default: the example spec's)")
+    ap.add_argument("--clock-hz", type=float, default=None, help="clock_hz (default: the example spec's)")
     args = ap.parse_args(argv)
-    gemms = vit_layer_gemms(args.tokens)
-    points = []
-    for r, c, df in itertools.product((2, 4, 8, 16), (2, 4, 8, 16), ("ws", "os", "is")):
-        try:
-            cost = array_fpga_cost(r, c, df, target=args.target)
-        except HwsimError:
-            continue
-        p = {"array": f"{r}x{c}", "dataflow": df, "cycles": layer_cycles(r, c, df, gemms),
-             "lut": cost.lut, "ff": cost.ff, "dsp": cost.dsp, "fmax": cost.fmax_mhz,
-             "exact": cost.exact}
-        if cost.fmax_mhz:
-            p["ms"] = p["cycles"] / cost.fmax_mhz / 1e3
-        points.append(p)
-    print(f"{len(points)} design points on {args.target} (ViT-B/16 layer, {args.tokens} tokens)")
-    for key in ("lut", "dsp"):
-        print(f"\nPareto front, cycles vs {key.upper()}:")
-        print("| array | dataflow | cycles | LUT | FF | DSP | from table |" +
-              (" Fmax MHz | ms |" if args.target == "ice40" else ""))
-        for p in pareto(points, key):
-            extra = (f" {p['fmax'] or 'n/a'} | {p.get('ms', float('nan')):.1f} |"
-                     if args.target == "ice40" else "")
-            print(f"| {p['array']} | {p['dataflow']} | {p['cycles']:,} | {p['lut']} | {p['ff']} | "
-                  f"{p['dsp']} | {'exact' if p['exact'] else 'interpolated'} |" + extra)
+    data = read_yaml(SPEC)
+    data["set"] = dict(data.get("set") or {})
+    if args.target:
+        data["set"]["fpga_target"] = args.target
+        if args.target != "xilinx":          # the DSP budget of the example is an Artix-7's
+            data["constraints"] = []
+    if args.clock_hz:
+        data["set"]["clock_hz"] = args.clock_hz
+    if args.model:
+        data["models"] = [args.model]
+    spec = spec_from_dict(data, str(SPEC), base_dir=SPEC.parent)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "fpga.parquet"
+        t0 = time.perf_counter()
+        run = run_sweep(spec, out, progress=False)
+        seconds = time.perf_counter() - t0
+        target = spec.base.fpga_target
+        print(f"{run.evaluated} design points of {spec.models[0].label} on {target} "
+              f"(clock_hz {spec.base.clock_hz / 1e6:g} MHz), constraints {list(c.text for c in spec.constraints)}: "
+              f"swept in {seconds:.1f} s")
+        for y in ("lut", "dsp", "area"):
+            res = pareto(out, "latency", y)
+            print(f"\nPareto front, latency vs {res.y} ({len(res.front)} of {res.considered} feasible points):")
+            print("| array | dataflow | latency (ms) | cycles | LUT | FF | DSP | area (mm^2, ASIC model) | Fmax (MHz) | figures |")
+            print("|---|---|---|---|---|---|---|---|---|---|")
+            for _, p in res.front.iterrows():
+                hw = spec.base.__class__(**{**{f: getattr(spec.base, f) for f in ("clock_hz", "word_bits",
+                                                                                   "acc_bits", "fpga_target")},
+                                            "rows": int(p["rows"]), "cols": int(p["cols"]),
+                                            "dataflow": str(p["dataflow"])})
+                c = fpga_cost(hw)
+                how = "exact" if c.exact else \
+                    f"{'extrapolated' if c.extrapolated else 'from'} {' and '.join(c.basis)}"
+                fmax = "n/a" if p["fmax_hz"] != p["fmax_hz"] else f"{p['fmax_hz'] / 1e6:.1f}"
+                print(f"| {int(p['rows'])}x{int(p['cols'])} | {p['dataflow']} | {p['latency_s'] * 1e3:,.1f} | "
+                      f"{int(p['cycles']):,} | {int(p['lut']):,} | {int(p['ff']):,} | {int(p['dsp'])} | "
+                      f"{p['area_mm2']:.3f} | {fmax} | {how} |")
     return 0
 
 

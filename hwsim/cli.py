@@ -112,6 +112,10 @@ def cmd_gemm(args) -> int:
             cycles = f"{r['cycles']:,}" if "cycles" in r else "-"
             print(f"{r['name']:<16} {r['M']:>6} {r['N']:>6} {r['K']:>6} {cycles:>12} {_si(r['latency_s'], 's'):>10} "
                   f"{r['utilization']:>6.1%} {_energy(r['energy_pj']):>10}  {r['bound']}")
+        from hwsim.kinds import backend_for
+        lines = getattr(backend_for(hw), "report_lines", None)
+        for line in (lines(hw) if lines else ()):      # e.g. the systolic FPGA figures with fpga_target
+            print(line)
     return 0
 
 

@@ -36,14 +36,21 @@ class KindInfo:
     static_component: str
     counter_units: Mapping[str, str]
     peak_macs_per_s: float | None = None   # for utilisation = MACs / (peak x latency)
+    # optional per-config sections of the report (``Backend.report_sections``, e.g. the systolic ``fpga``):
+    # top-level keys of the JSON, and their one-line summaries for the table (``Backend.report_lines``)
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    section_lines: tuple[str, ...] = ()
 
     @classmethod
     def from_backend(cls, backend, hw) -> "KindInfo":
+        sections = getattr(backend, "report_sections", None)
+        lines = getattr(backend, "report_lines", None)
         return cls(kind=backend.kind, tick_s=backend.tick_s(hw), has_clock=backend.has_clock,
                    has_energy=backend.has_energy, memory_levels=tuple(backend.memory_levels),
                    size=dict(backend.size(hw)), static_power_w=backend.static_power_w(hw) if backend.has_energy else None,
                    static_component=backend.static_component, counter_units=dict(backend.counter_units),
-                   peak_macs_per_s=backend.peak_rates(hw).get("macs_per_s"))
+                   peak_macs_per_s=backend.peak_rates(hw).get("macs_per_s"),
+                   sections=dict(sections(hw)) if sections else {}, section_lines=tuple(lines(hw)) if lines else ())
 
 
 def _add(acc: dict, values: Mapping) -> dict:
@@ -278,7 +285,7 @@ class Report:
         d = {"schema_version": SCHEMA_VERSION, "kind": self.kind, "model": self.model, "hardware": self.hardware.name,
              "hardware_config": hardware_to_dict(self.hardware), "mode": self.mode,
              "counter_units": dict(self.info.counter_units), "totals": self.totals(),
-             "ops": [r.to_dict(self.info) for r in self.ops]}
+             **self.info.sections, "ops": [r.to_dict(self.info) for r in self.ops]}
         if by:
             d["groups"] = [r.to_dict(self.info) for r in group_rows(self.ops, by)]
         return d
@@ -365,6 +372,7 @@ class Report:
         size = ", ".join(f"{k} {_number(v)}" for k, v in self.info.size.items()) or "not modelled"
         lines.append(f"size: {size}   throughput: {self.throughput_per_s:,.1f} images/s" +
                      (f" (batch {self.batch})" if self.batch != 1 else ""))
+        lines.extend(self.info.section_lines)
         return "\n".join(lines)
 
     def write_trace(self, path: str | Path, detail: str = "op") -> None:

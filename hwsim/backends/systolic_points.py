@@ -38,7 +38,7 @@ from hwsim.workload import Conv2d, MatMul, Workload
 # treated as possibly relevant and grouped on. If a vector-unit model starts to use one of these,
 # remove it here (the 1,000-point exactness test against ``estimate`` catches the drift).
 ARRAY_ONLY_FIELDS = frozenset({"rows", "cols", "dataflow", "dram_bytes_per_cycle", "clock_hz", "name", "source",
-                               "mapping_objective", "fusion"})
+                               "mapping_objective", "fusion", "fpga_target"})
 # Fields a sweep may not vary with the vectorised model (SCALE-Sim mode has no closed form over points).
 UNSUPPORTED_FIELDS = frozenset({"scalesim_compatible", "name", "source"})
 
@@ -57,6 +57,9 @@ def _vector_ops(ops: list[tuple[object, int]], hw: SystolicConfig) -> tuple[int,
         pj += mult * float(sum(cost.energy_pj.values()))
     return cycles, pj
 
+
+# What the array's FPGA figures depend on (hwsim.backends.systolic_fpga; scalesim_compatible is never swept here).
+FPGA_FIELDS = ("rows", "cols", "dataflow", "word_bits", "acc_bits", "fpga_target")
 
 # Per-config scalars, in two groups computed once per distinct value combination of their fields.
 SRAM_FIELDS = ("ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "sram_pj_per_byte", "tech_nm")
@@ -125,7 +128,8 @@ class PointEvaluator:
     ``base`` supplies every field not given per point. :meth:`evaluate` takes ``params``: field name ->
     1-D array (one value per point) or scalar, and returns per-point arrays (units in the names):
     ``cycles`` (int64), ``latency_s``, ``energy_pj`` (incl. leakage), ``edp_pj_s`` (energy x latency,
-    pJ*s), ``area_mm2``, ``stalled`` (some GEMM is bound by memory: its DRAM transfers take longer than its compute).
+    pJ*s), ``area_mm2``, with an ``fpga_target`` (base or swept) ``lut``, ``ff``, ``dsp``, ``bram``,
+    ``fmax_hz`` (NaN where there is none) and latency at min(clock_hz, Fmax), ``stalled`` (some GEMM is bound by memory: its DRAM transfers take longer than its compute).
     """
 
     # the swept fields this evaluator covers (others fall back to per-point estimates)
@@ -236,9 +240,24 @@ class PointEvaluator:
         vector_pj = s["vector_pj_a"] + s["vector_pj_b"] * s["sram_pj_per_byte"]
         energy_pj = (self._macs_total * s["mac_pj"] + g["sram_bytes"] * s["sram_pj_per_byte"]
                      + g["dram_bytes"] * s["dram_pj_per_byte"] + vector_pj + cycles * leak)
-        latency_s = cycles / arr["clock_hz"]
+        fpga = self._fpga_columns(params, n)
+        clock = arr["clock_hz"] if fpga is None else fpga.pop("clock_hz_used")
+        latency_s = cycles / clock
         return {"cycles": cycles, "latency_s": latency_s, "energy_pj": energy_pj, "edp_pj_s": energy_pj * latency_s,
-                "area_mm2": pes * s["pe_area_mm2"] + s["sram_area_mm2"], "stalled": g["stalled"]}
+                "area_mm2": pes * s["pe_area_mm2"] + s["sram_area_mm2"], **(fpga or {}), "stalled": g["stalled"]}
+
+    def _fpga_columns(self, params: Mapping, n: int) -> dict[str, np.ndarray] | None:
+        """With an ``fpga_target`` (base or axis): the FPGA columns per point (``systolic_fpga.fpga_columns``,
+        once per distinct array and target) and ``clock_hz_used`` = min(clock_hz, Fmax); else None
+        (the clock is ``clock_hz``, as before the field existed)."""
+        if self.base.fpga_target == "none" and "fpga_target" not in params:
+            return None
+        from hwsim.backends.systolic_fpga import fpga_columns
+        out = self._grouped("fpga", fpga_columns, FPGA_FIELDS, params, n)
+        clock = np.broadcast_to(np.asarray(params.get("clock_hz", self.base.clock_hz), dtype=np.float64), (n,))
+        fmax = out["fmax_hz"]
+        out["clock_hz_used"] = np.where(np.isnan(fmax), clock, np.minimum(clock, np.nan_to_num(fmax, nan=np.inf)))
+        return out
 
     def gemm_totals(self, hw: Mapping[str, np.ndarray], group: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Over all GEMMs, per point: ``cycles`` (int64), ``sram_bytes`` and ``dram_bytes`` (as the

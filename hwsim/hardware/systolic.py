@@ -5,10 +5,14 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from hwsim.config import field
+from hwsim.fpga_array import TARGETS as _CHARACTERISED_TARGETS
 from hwsim.nonlinear import GELU_UNITS, SOFTMAX_UNITS
 
 DATAFLOWS = ("ws", "os", "is")
 WORD_BITS = (1, 2, 4, 8, 16, 32, 64)   # operand widths: memory words hold whole powers of two bits
+# FPGA targets of the characterised array table hwsim/data/array_costs.json (its ``target`` names:
+# ice40 = iCE40 HX8K, ecp5 = ECP5, xilinx = Xilinx 7-series, Yosys synth_xilinx); ``none``: no FPGA.
+FPGA_TARGETS = ("none",) + _CHARACTERISED_TARGETS
 # Nodes the first-order energy/area scaling of hwsim/data/tech.yaml is applied to (its
 # ``node_range_nm``; tests/test_hardening_config.py checks the two agree).
 TECH_NM_RANGE = (7, 180)
@@ -50,6 +54,9 @@ class SystolicConfig:
     sram_pj_per_byte: float | None = field(None, min=0, max=1e6, doc="override: SRAM access energy, pJ/byte")
     dram_pj_per_byte: float | None = field(None, min=0, max=1e6, doc="override: DRAM access energy, pJ/byte")
     leakage_pj_per_cycle: float | None = field(None, min=0, max=1e9, doc="override: whole-chip leakage, pJ/cycle")
+    fpga_target: str = field("none", choices=FPGA_TARGETS,
+                             doc="report the generated array's FPGA resources and Fmax on this part "
+                                 "(hwsim/fpga_array.py); seconds use min(clock_hz, Fmax)")
     source: str = ""
 
     def problems(self) -> list[str]:
@@ -58,12 +65,21 @@ class SystolicConfig:
         if self.acc_bits < self.word_bits:
             out.append(f"field 'acc_bits' = {self.acc_bits}: must be >= word_bits ({self.word_bits}); "
                        "partial sums are at least as wide as the operands")
+        if self.fpga_target != "none" and not out:
+            from hwsim.errors import HwsimError
+            from hwsim.fpga_array import array_fpga_cost
+            try:   # the table must hold this (target, dataflow, buffering, word/acc bits)
+                array_fpga_cost(self.rows, self.cols, self.dataflow, self.word_bits, self.acc_bits,
+                                not self.scalesim_compatible, self.fpga_target)
+            except HwsimError as exc:
+                out.append(f"field 'fpga_target' = {self.fpga_target!r}: {exc}")
         return out
 
     def describe(self) -> str:
         """One line for ``hwsim presets``."""
         return (f"{self.rows}x{self.cols} {self.dataflow}, {self.clock_hz / 1e6:g} MHz, "
-                f"{self.dram_bytes_per_cycle:g} B/cyc DRAM")
+                f"{self.dram_bytes_per_cycle:g} B/cyc DRAM" +
+                (f", FPGA {self.fpga_target}" if self.fpga_target != "none" else ""))
 
     @property
     def word_bytes(self) -> float:

@@ -25,19 +25,25 @@ class PerPointEvaluator:
 
     def __init__(self, workload, base):
         from hwsim.kinds import backend_for
-        from hwsim.sweep.spec import result_columns
-        self.workload, self.base = workload, base
-        self.columns = [c for c in result_columns(backend_for(base)) if c != "feasible"]
+        self.workload, self.base, self.backend = workload, base, backend_for(base)
 
     def evaluate(self, params: dict) -> dict[str, np.ndarray]:
+        """The columns of ``params``' points; a column the config adds (``Backend.sweep_columns``) comes
+        from ``Backend.sweep_values`` of the point's config."""
         from hwsim.estimate import estimate
+        from hwsim.sweep.spec import _extra_columns, result_columns
+        columns = [c for c in result_columns(self.backend, self.base, list(params)) if c != "feasible"]
+        extra = set(_extra_columns(self.backend, self.base, list(params)))
         n = max([np.size(v) for v in params.values() if np.ndim(v) > 0] or [1])
-        out = {c: [] for c in self.columns}
+        out = {c: [] for c in columns}
         for i in range(n):
             point = {f: _item(v[i] if np.ndim(v) > 0 else v) for f, v in params.items()}
-            report = estimate(self.workload, dataclasses.replace(self.base, **point), "analytic")
+            hw = dataclasses.replace(self.base, **point)
+            report = estimate(self.workload, hw, "analytic")
             t = report.totals()
-            for c in self.columns:
+            if extra:
+                t = {**t, **self.backend.sweep_values(hw)}
+            for c in columns:
                 out[c].append(any(r.stalled for r in report.ops) if c == "stalled" else t[c])
         return {c: np.asarray(v) for c, v in out.items()}
 

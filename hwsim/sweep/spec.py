@@ -36,25 +36,37 @@ MAX_AXIS_VALUES = 10_000             # values of one axis (checked before any li
 MAX_POINTS = 1 << 40                 # hardware points of one sweep (~1.1e12: ids stay far inside int64)
 
 
-def result_columns(backend) -> tuple[str, ...]:
-    """Result columns of a sweep over ``backend``'s kind, in file order (after point, model, axes)."""
+def _extra_columns(backend, base, axis_fields) -> tuple[str, ...]:
+    """Columns a config adds beyond its kind's (``Backend.sweep_columns(base, axis_fields)``, e.g. the
+    systolic FPGA figures with ``fpga_target``); none without a base or the hook."""
+    hook = getattr(backend, "sweep_columns", None)
+    return tuple(hook(base, tuple(axis_fields))) if hook is not None and base is not None else ()
+
+
+def result_columns(backend, base=None, axis_fields=()) -> tuple[str, ...]:
+    """Result columns of a sweep over ``backend``'s kind, in file order (after point, model, axes);
+    with ``base`` (and the swept ``axis_fields``) also the columns that config adds, before
+    ``stalled`` and ``feasible`` (which stay last)."""
     return (("cycles",) if backend.has_clock else ()) + ("latency_s",) + \
-        (("energy_pj", "edp_pj_s") if backend.has_energy else ()) + tuple(backend.size_units) + ("stalled", "feasible")
+        (("energy_pj", "edp_pj_s") if backend.has_energy else ()) + tuple(backend.size_units) + \
+        _extra_columns(backend, base, axis_fields) + ("stalled", "feasible")
 
 
-def objectives_for(backend) -> dict[str, str]:
-    """Objective name -> result column for ``backend``'s kind (size units are objectives too)."""
-    cols = result_columns(backend)
+def objectives_for(backend, base=None, axis_fields=()) -> dict[str, str]:
+    """Objective name -> result column for ``backend``'s kind (size units and the config's extra
+    columns are objectives too)."""
+    cols = result_columns(backend, base, axis_fields)
     out = {k: v for k, v in OBJECTIVES.items() if v in cols}
-    out.update({u: u for u in backend.size_units if u not in out.values()})
+    out.update({u: u for u in backend.size_units + _extra_columns(backend, base, axis_fields)
+                if u not in out.values()})
     return out
 
 
-def metrics_for(backend) -> dict[str, tuple[str, float]]:
-    """Constraint metric -> (result column, factor) for ``backend``'s kind."""
-    cols = result_columns(backend)
+def metrics_for(backend, base=None, axis_fields=()) -> dict[str, tuple[str, float]]:
+    """Constraint metric -> (result column, factor) for ``backend``'s kind and the config's extra columns."""
+    cols = result_columns(backend, base, axis_fields)
     out = {k: v for k, v in METRICS.items() if v[0] in cols}
-    out.update({u: (u, 1.0) for u in backend.size_units})
+    out.update({u: (u, 1.0) for u in backend.size_units + _extra_columns(backend, base, axis_fields)})
     return out
 @dataclass(frozen=True)
 class Axis:
@@ -118,7 +130,7 @@ class SweepSpec:
     @property
     def result_columns(self) -> tuple[str, ...]:
         from hwsim.kinds import backend
-        return result_columns(backend(self.kind))
+        return result_columns(backend(self.kind), self.base, [a.field for a in self.axes])
 
     def metadata(self) -> dict:
         """JSON-ready description stored with the results (for resume checks and ``hwsim pareto``)."""
@@ -328,8 +340,9 @@ def spec_from_dict(data: dict, source: str, *, base_dir: Path | None = None) -> 
                             "({random: N} or {lhs: N})")
     # ---- objectives and constraints (what the base kind can report)
     kind_backend = backend(base.kind) if base is not None else None
-    allowed_obj = objectives_for(kind_backend) if kind_backend else OBJECTIVES
-    metrics = metrics_for(kind_backend) if kind_backend else METRICS
+    axis_names = [a.field for a in axes]
+    allowed_obj = objectives_for(kind_backend, base, axis_names) if kind_backend else OBJECTIVES
+    metrics = metrics_for(kind_backend, base, axis_names) if kind_backend else METRICS
     default_obj = ["latency", "energy"] if "energy" in allowed_obj else ["latency"]
     objectives = data.get("objectives")
     objectives = default_obj if objectives is None else objectives   # null means the default, as for constraints
