@@ -237,10 +237,10 @@ def timeloop_spec(m, k, n, hw, objective: str, threads: int, victory: int, chain
     # weight stationary: only P (= M, weight-irrelevant) loops under the weight register; K (reduction) on
     # the array rows (Y), N on the columns (X), fanned out below the innermost SRAM
     targets.append({"type": "temporal", "target": "WeightReg", "factors": "R1 S1 Q1 N1 C1 K1"})
-    targets.append({"type": "spatial", "target": chain[0], "factors": "R1 S1 P1 Q1 N1",
+    # the array is filled where a dimension divides by its side (as hwsim's tiles); else left to the mapper
+    fill = " ".join(f"{d}{side}" for d, dim, side in (("C", k, hw.rows), ("K", n, hw.cols)) if dim % side == 0)
+    targets.append({"type": "spatial", "target": chain[0], "factors": ("R1 S1 P1 Q1 N1 " + fill).strip(),
                     "permutation": "KC", "split": 1})
-    for t in chain[1:]:
-        targets.append({"type": "spatial", "target": t, "factors": "R1 S1 P1 Q1 N1 C1 K1"})
     return {
         "arch": {"arithmetic": {"name": "MACs", "instances": hw.rows * hw.cols, "meshX": hw.cols,
                                 "word-bits": wb}, "storage": storage},
@@ -272,8 +272,14 @@ def run_timeloop(mapper: str, m, k, n, hw, objective: str, workdir: Path, thread
     run for ``objective`` (DRAM words, then cycles; or cycles, then DRAM words). DRAM words per operand from
     its stats (Inputs / Weights reads; Outputs updates = final and partial writes, Outputs reads = partial
     refills); cycles from its summary. The search time is the sum over the chains."""
-    runs = [_timeloop_once(mapper, m, k, n, hw, objective, workdir / "-".join(c), threads, victory, c)
-            for c in chains]
+    runs, failed = [], []
+    for c in chains:
+        try:
+            runs.append(_timeloop_once(mapper, m, k, n, hw, objective, workdir / "-".join(c), threads, victory, c))
+        except RuntimeError as e:
+            failed.append({"chain": list(c), "error": str(e)[-300:]})
+    if not runs:
+        raise RuntimeError(f"timeloop found no valid mapping on {m}x{k}x{n} in any chain")
     key = (lambda r: (sum(r["dram_words"].values()), r["cycles"])) if objective == "dram" else \
         (lambda r: (r["cycles"], sum(r["dram_words"].values())))
     best = dict(min(runs, key=key))
@@ -281,7 +287,7 @@ def run_timeloop(mapper: str, m, k, n, hw, objective: str, workdir: Path, thread
     best["search_cpu_s"] = sum(r["search_cpu_s"] for r in runs)
     best["raw"] = dict(best["raw"], per_chain=[{"chain": r["raw"]["chain"], "dram_words": r["dram_words"],
                                                 "cycles": r["cycles"], "search_wall_s": r["search_wall_s"]}
-                                               for r in runs])
+                                               for r in runs], failed_chains=failed)
     return best
 
 
@@ -345,22 +351,30 @@ def markdown_tables(doc: dict) -> str:
         h = r["hwsim"]
         g = f"{r['op']} {r['m']}x{r['k']}x{r['n']} x{r['count']}"
         cells = [str(r["batch"]), g, f"{h['dram_words_total']:,}"]
+        ok = {t: {o: rec for o, rec in r["peers"].get(t, {}).items() if "error" not in rec} for t in tools}
         for t in tools:
-            obj, rec = min(r["peers"][t].items(), key=lambda kv: kv[1]["dram_words_total"])
+            if not ok[t]:
+                err = next(iter(r["peers"].get(t, {}).values()), {}).get("error", "")
+                cells.append("not run" if err.startswith("not run") else "no valid mapping found")
+                continue
+            obj, rec = min(ok[t].items(), key=lambda kv: kv[1]["dram_words_total"])
             ratio = rec["dram_words_total"] / h["dram_words_total"]
             cells.append(f"{rec['dram_words_total']:,} ({obj}; x{ratio:.2f})")
         cells.append(f"{h['cycles']:,}")
-        cells += [f"{r['peers'][t].get('latency', r['peers'][t]['dram'])['cycles']:,.0f}" for t in tools]
+        cells += [f"{ok[t].get('latency', ok[t].get('dram'))['cycles']:,.0f}" if ok[t] else "-" for t in tools]
         cells.append(f"{h['search_wall_s'] * 1e3:.1f} / {h['search_cpu_s'] * 1e3:.1f} ms")
         for t in tools:
-            wall = max(rec["search_wall_s"] for rec in r["peers"][t].values())
-            cpu = max(rec["search_cpu_s"] for rec in r["peers"][t].values())
+            if not ok[t]:
+                cells.append("-")
+                continue
+            wall = max(rec["search_wall_s"] for rec in ok[t].values())
+            cpu = max(rec["search_cpu_s"] for rec in ok[t].values())
             cells.append(f"{wall:.1f} / {cpu:.1f} s (x{wall / h['search_wall_s']:,.0f} / "
                          f"x{cpu / h['search_cpu_s']:,.0f})")
         lines.append("| " + " | ".join(cells) + " |")
         ops.append(f"| {r['batch']} | {g} | hwsim | {_fmt_words(h['dram_words'])} | {h['dram_words_total']:,} |")
         for t in tools:
-            for obj, rec in r["peers"][t].items():
+            for obj, rec in ok[t].items():
                 ops.append(f"| | | {name[t]} / {obj} | {_fmt_words(rec['dram_words'])} | {rec['dram_words_total']:,} |")
     return "\n".join(lines) + "\n\n" + "\n".join(ops) + "\n"
 
@@ -380,6 +394,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workdir", default=None, help="keep the peers' inputs and outputs here")
     ap.add_argument("--reuse", action="store_true",
                     help="reuse a peer run whose result.json is already in --workdir (same inputs, earlier run)")
+    ap.add_argument("--reuse-only", nargs="*", default=[], choices=("zigzag", "timeloop"),
+                    help="for these tools only reuse earlier results (a shape without one is recorded as not run)")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--table", metavar="JSON", help="only print the markdown tables of a recorded file")
     args = ap.parse_args(argv)
@@ -414,12 +430,24 @@ def main(argv=None) -> int:
                     done = work / f"{tool}_{m}x{k}x{n}_{obj}" / "result.json"
                     if key not in per_shape and args.reuse and done.exists():
                         per_shape[key] = json.loads(done.read_text())
+                    if key not in per_shape and tool in args.reuse_only:
+                        per_shape[key] = {"error": "not run (--reuse-only: no earlier result)", "search_wall_s": 0.0}
                     if key not in per_shape:
                         t = time.perf_counter()
-                        per_shape[key] = run(m, k, n, obj, done.parent)
+                        try:
+                            per_shape[key] = run(m, k, n, obj, done.parent)
+                        except RuntimeError as e:   # recorded, not hidden: the table shows it
+                            per_shape[key] = {"error": str(e)[-500:], "search_wall_s": time.perf_counter() - t}
+                            print(f"{tool:8s} {obj:7s} {m}x{k}x{n}: FAILED {str(e)[-200:]}", flush=True)
+                            done.write_text(json.dumps(per_shape[key]))
+                            row["peers"].setdefault(tool, {})[obj] = per_shape[key]
+                            continue
                         done.write_text(json.dumps(per_shape[key]))
                         print(f"{tool:8s} {obj:7s} {m}x{k}x{n}: {per_shape[key]['dram_words']} "
                               f"{per_shape[key]['cycles']:.0f} cycles, {time.perf_counter() - t:.1f} s", flush=True)
+                    if "error" in per_shape[key]:
+                        row["peers"].setdefault(tool, {})[obj] = per_shape[key]
+                        continue
                     row["peers"].setdefault(tool, {})[obj] = _scaled(per_shape[key], cnt)
             rows.append(row)
             h = row["hwsim"]

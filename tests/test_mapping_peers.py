@@ -35,7 +35,7 @@ ROWS = RECORD["rows"]
 def _best_peer(row) -> tuple[int, str]:
     """(fewest DRAM words any peer found on this GEMM under any objective, 'tool/objective')."""
     return min((rec["dram_words_total"], f"{tool}/{obj}")
-               for tool, objs in row["peers"].items() for obj, rec in objs.items())
+               for tool, objs in row["peers"].items() for obj, rec in objs.items() if "error" not in rec)
 
 
 def test_record_covers_the_peers_and_every_distinct_vit_gemm():
@@ -63,6 +63,8 @@ def test_peers_move_at_least_the_compulsory_traffic():
         m, k, n, c = row["m"], row["k"], row["n"], row["count"]
         for objs in row["peers"].values():
             for rec in objs.values():
+                if "error" in rec:      # the peer found no valid mapping (recorded as such)
+                    continue
                 w = rec["dram_words"]
                 assert w["ifmap"] >= c * m * k and w["filter"] >= c * k * n and w["ofmap"] == c * m * n
                 assert rec["dram_words_total"] == sum(w.values())
