@@ -160,3 +160,44 @@ def array_fpga_cost(rows: int, cols: int, dataflow: str = "ws", word_bits: int =
                          dsp=int(round(max(vals["dsp"], 0))),
                          bram=round(max(vals["bram"], 0) * 2) / 2, fmax_mhz=fmax,
                          exact=is_exact, extrapolated=extra, basis=basis)
+
+
+# ------------------------------------------------------------------ cross-check (hwsim validate)
+
+def _register_checks() -> None:
+    from hwsim.validation import Tally, check
+
+    @check("systolic/fpga-array", reference="Yosys + nextpnr runs of rtl/array.py (array_costs.json)",
+           compares="fpga_target figures: every characterised entry exact; each interior ladder size held out "
+                    "and predicted from its neighbours (LUT/FF within 20 %, DSP exact)")
+    def fpga_array():
+        import json
+        import tempfile
+        from pathlib import Path
+        t = Tally()
+        entries = [e for e in table()["entries"] if e.get("lut") is not None]
+        for e in entries:
+            c = array_fpga_cost(e["rows"], e["cols"], e["dataflow"], e["word_bits"], e["acc_bits"],
+                                e["double_buffered"], e["target"])
+            t.exact(f"{e['target']} {e['rows']}x{e['cols']} {e['dataflow']}", (c.lut, c.ff, c.dsp, c.bram, c.fmax_mhz),
+                    (e["lut"], e["ff"], e["dsp"], e["bram"], e["fmax_mhz"]), "(LUT, FF, DSP, BRAM, Fmax)")
+        groups: dict = {}
+        for e in entries:
+            groups.setdefault((e["target"], e["dataflow"], e["double_buffered"], e["word_bits"], e["acc_bits"]),
+                              []).append(e)
+        with tempfile.TemporaryDirectory() as tmp:
+            for (target, df, db, wb, ab), group in groups.items():
+                group.sort(key=lambda e: e["rows"] * e["cols"])
+                for mid in group[1:-1]:
+                    # a file per held-out entry: the table loader caches by path
+                    path = Path(tmp) / f"{target}-{df}-{db}-{wb}-{ab}-{mid['rows']}x{mid['cols']}.json"
+                    path.write_text(json.dumps({"entries": [e for e in entries if e is not mid]}))
+                    c = array_fpga_cost(mid["rows"], mid["cols"], df, wb, ab, db, target, path=path)
+                    case = f"{target} {mid['rows']}x{mid['cols']} {df} held out"
+                    t.close(case, c.lut, mid["lut"], 0.20, "LUT")
+                    t.close(case, c.ff, mid["ff"], 0.20, "FF")
+                    t.exact(case, c.dsp, mid["dsp"], "DSP")
+        return t.outcome(f"exact at entries; held out: max error {t.max_error:.1%}")
+
+
+_register_checks()

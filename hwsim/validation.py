@@ -23,6 +23,7 @@ from hwsim.resources import data_file
 
 #: Modules owning checks that are not backends (backends are found through the kind table).
 OWNERS = ("hwsim.backends.scalesim_model", "hwsim.topology", "hwsim.backends.systolic_pe",
+          "hwsim.backends.systolic_mapping", "hwsim.fpga_array",
           "hwsim.workload.load", "hwsim.workload.importers.torch_import", "rtl.reference", "rtl.verify")
 
 #: Check-name areas after the kinds (a check is named "area/what"; the table groups by area in this order).

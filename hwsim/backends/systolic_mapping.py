@@ -267,3 +267,34 @@ def fusion_roles(ops) -> list[tuple]:
     return [tuple(r) for r in roles]
 
 
+
+
+# ------------------------------------------------------------------ cross-check (hwsim validate)
+
+def _register_checks() -> None:
+    from hwsim.validation import Tally, check, reference_data
+
+    @check("systolic/peer-mappers", reference="ZigZag 3.9.1 (LOMA) and Timeloop 3.0.3 mappers, run here "
+                                              "(mapping_peers.json)",
+           compares="DRAM words of the searched mapping vs the best peer mapping, ViT-B/16's 16 distinct GEMMs "
+                    "at batch 1 and 8 on systolic-32x32-ws (hwsim's <= best peer's)")
+    def peer_mappers():
+        from hwsim.backends.systolic import SystolicBackend
+        from hwsim.hardware import load_hardware
+        from hwsim.workload.ops import MatMul
+        record, t, ratios = reference_data("mapping_peers.json"), Tally(), []
+        hw = load_hardware("systolic-32x32-ws")
+        for row in record["rows"]:
+            gemm = MatMul(name=row["op"], m=row["m"], k=row["k"], n=row["n"], count=row["count"])
+            _, cf = SystolicBackend().mapping(gemm, hw)
+            ours = (round(cf["dram_reads_ifmap"]) + round(cf["dram_reads_filter"]) + round(cf["dram_writes_ofmap"])
+                    + round(cf["spill_bytes"] / (hw.acc_bits / 8)))
+            best, who = min((rec["dram_words_total"], f"{tool}/{obj}") for tool, objs in row["peers"].items()
+                            for obj, rec in objs.items() if "error" not in rec)
+            t.exact(f"batch {row['batch']} {row['op']} {row['m']}x{row['k']}x{row['n']}", ours <= best, True,
+                    f"hwsim {ours:,} <= best peer {best:,} DRAM words ({who})")
+            ratios.append(best / ours)
+        return t.outcome(f"never more; best peer moves {min(ratios):.2f}-{max(ratios):.2f}x hwsim's words")
+
+
+_register_checks()
