@@ -6,68 +6,20 @@ random ready backpressure, and compare bit-exactly with ``rtl.golden`` through `
 """
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
 
 amaranth = pytest.importorskip("amaranth")
 
-from amaranth.sim import Simulator  # noqa: E402
-
 from rtl.gelu import ALGOS  # noqa: E402
+from rtl.verify import stream  # noqa: E402
 
 
-def simulate(unit, beats: np.ndarray, sideband: dict | None = None, *, seed: int = 0,
-             valid_prob: float = 0.8, ready_prob: float = 0.7) -> tuple[np.ndarray, int]:
-    """Drive ``beats`` ((n, lanes) inputs) through ``unit``; return ((n, lanes) outputs, cycles).
-
-    Checks on the way that no output appears without an input in flight and that the first
-    output of an idle pipeline comes exactly ``latency_cycles`` after its input."""
-    rng = random.Random(seed)
-    n = len(beats)
-    outputs: list[list[int]] = []
-    cycles = 0
-
-    async def bench(ctx):
-        nonlocal cycles
-        sent = 0
-        sent_at: list[int] = []
-        offered = False
-        first_valid = None
-        while len(outputs) < n:
-            if not offered and sent < n and rng.random() < valid_prob:
-                if sideband:
-                    ctx.set(unit.i.payload.x, [int(v) for v in beats[sent]])
-                    for name, values in sideband.items():
-                        ctx.set(getattr(unit.i.payload, name), int(values[sent]))
-                else:
-                    ctx.set(unit.i.payload, [int(v) for v in beats[sent]])
-                ctx.set(unit.i.valid, 1)
-                offered = True
-            elif not offered:
-                ctx.set(unit.i.valid, 0)
-            ctx.set(unit.o.ready, 1 if rng.random() < ready_prob else 0)
-            _, _, i_valid, i_ready, o_valid, o_ready, o_payload = await ctx.tick().sample(
-                unit.i.valid, unit.i.ready, unit.o.valid, unit.o.ready, unit.o.payload)
-            cycles += 1
-            if o_valid and first_valid is None:
-                first_valid = cycles
-                assert first_valid - sent_at[0] == unit.latency_cycles
-            if o_valid and o_ready:
-                assert len(outputs) < sent, "output without an input in flight"
-                outputs.append([int(v) for v in o_payload])
-            if i_valid and i_ready:
-                sent += 1
-                sent_at.append(cycles)
-                offered = False
-            assert cycles < 50 * n + 1000, "stream stalled"
-
-    sim = Simulator(unit)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return np.asarray(outputs, dtype=np.int64), cycles
+def simulate(unit, beats: np.ndarray, sideband: dict | None = None, **kw) -> tuple[np.ndarray, int]:
+    """Drive ``beats`` ((n, lanes) inputs) through ``unit`` with ``rtl.verify.stream`` (random valid gaps and
+    ready backpressure unless ``valid_prob``/``ready_prob`` say otherwise); return ((n, lanes) outputs, cycles)."""
+    res = stream(unit, beats, sideband, **kw)
+    return res["outputs"], res["cycles"]
 
 
 def _inputs(unit, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -124,9 +76,11 @@ def test_full_throughput_is_one_beat_per_cycle_and_latency_is_pipeline_regs():
     unit = ALGOS["ibert"](in_bits=8, scale=0.05, lanes=4, pipeline_regs=3)
     assert (unit.latency_cycles, unit.elements_per_cycle) == (3, 4)
     x = np.arange(-128, 128, dtype=np.int64).reshape(-1, 4)
-    got, cycles = simulate(unit, x, valid_prob=1.0, ready_prob=1.0)
-    assert cycles == len(x) + unit.latency_cycles
-    np.testing.assert_array_equal(got, unit.golden(x))
+    res = stream(unit, x, valid_prob=1.0, ready_prob=1.0)
+    assert res["cycles"] == len(x) + unit.latency_cycles
+    assert res["out_at"][0] - res["in_at"][0] == unit.latency_cycles   # idle pipeline: first output after latency
+    assert np.diff(res["out_at"]).tolist() == [1] * (len(x) - 1)         # then one beat per cycle
+    np.testing.assert_array_equal(res["outputs"], unit.golden(x))
 
 
 def test_every_algo_has_defaults_params_roundtrip_and_documented_latency():

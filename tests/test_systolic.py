@@ -1,30 +1,17 @@
 """Systolic backend: fold plan vs closed form, analytic vs cycle mode, DRAM stalls, energy, area."""
 import dataclasses
 
-import numpy as np
 import pytest
 
-from hwsim.backends.systolic import DATAFLOW_CODE, SystolicBackend, fold_plan, gemm_closed_form, pipeline_overhead_cycles
-from hwsim.engine import TaskGraph
+from hwsim.backends.systolic import (DATAFLOW_CODE, SystolicBackend, fold_plan, gemm_closed_form,
+                                     pipeline_overhead_cycles, random_gemm_cases)
 from hwsim.estimate import estimate
 from hwsim.hardware import load_hardware
 from hwsim.hardware.systolic import SystolicConfig
 from hwsim.workload import MatMul, Workload, build_workload, load_model
 
 B = SystolicBackend()
-SIZES = [1, 2, 7, 31, 32, 33, 64, 97, 197, 256]   # 1, exact multiples, one over/under, primes
-
-
-def _random_cases(n, seed):
-    rng = np.random.default_rng(seed)
-    for _ in range(n):
-        yield (MatMul(name="g", m=int(rng.choice(SIZES)), k=int(rng.choice(SIZES)), n=int(rng.choice(SIZES)),
-                      count=int(rng.integers(1, 4))),
-               SystolicConfig(rows=int(rng.choice([1, 4, 7, 16, 32])), cols=int(rng.choice([1, 4, 13, 16, 32])),
-                              dataflow=str(rng.choice(["ws", "os", "is"])),
-                              ifmap_sram_kib=float(rng.choice([1, 8, 64])), filter_sram_kib=float(rng.choice([1, 8, 64])),
-                              ofmap_sram_kib=float(rng.choice([0.5, 8, 64])),
-                              dram_bytes_per_cycle=float(rng.choice([1, 4, 16, 64, 1024]))))
+_random_cases = random_gemm_cases   # sizes 1, exact multiples, one over/under, primes (the validate check's)
 
 
 def test_closed_form_equals_the_sum_over_folds():
