@@ -197,35 +197,3 @@ def read_topology(path: str) -> list[tuple[str, int, int, int]]:
         raise HwsimError(f"{where_file}: no layers (expected 'name,M,N,K,' or convolution rows after the header)")
     return rows
 
-
-# ------------------------------------------------------------------ cross-check (hwsim validate)
-
-def _register_checks() -> None:
-    from hwsim.validation import Tally, check, reference_data
-
-    @check("systolic/scalesim-conv", reference="SCALE-Sim 3.0.0 runs (scalesim_conv_reference.json)",
-           compares="conv topology lowered to GEMMs: names, Sr/Sc/T, MACs, cycles, SRAM counts")
-    def conv_lowering_against_scalesim():
-        import tempfile
-        from pathlib import Path
-
-        from hwsim.backends.scalesim_model import scalesim_gemm
-        t = Tally()
-        with tempfile.TemporaryDirectory() as tmp:
-            for i, rec in enumerate(r for r in reference_data("scalesim_conv_reference.json") if r["type"] == "conv"):
-                path = Path(tmp) / f"{i}.csv"
-                path.write_text(rec["csv"])
-                got, where = read_topology(str(path)), f"{rec['topology']} {rec['rows']}x{rec['cols']} {rec['dataflow']}"
-                t.exact(where, [g[0] for g in got], [r["name"] for r in rec["scalesim_layers"]], "layer names")
-                for (name, m, n, k), r in zip(got, rec["scalesim_layers"]):
-                    sr_sc_t = {"ws": (k, n, m), "os": (m, n, k), "is": (k, m, n)}[rec["dataflow"]]
-                    t.exact(f"{where} {name}", sr_sc_t, (r["sr"], r["sc"], r["t"]), "Sr, Sc, T")
-                    t.exact(f"{where} {name}", m * n * k, r["macs"], "MACs")
-                    s = scalesim_gemm(m, n, k, rec["rows"], rec["cols"], rec["dataflow"])
-                    for f, ref in (("cycles", "total_cycles"), ("sram_reads_ifmap",) * 2, ("sram_reads_filter",) * 2,
-                                   ("sram_writes_ofmap",) * 2):
-                        t.exact(f"{where} {name}", getattr(s, f), r[ref], f)
-        return t.outcome()
-
-
-_register_checks()

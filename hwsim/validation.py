@@ -19,10 +19,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable
 
-from hwsim.resources import data_file
+# Imported at start-up by every module that registers checks (hwsim.topology is on the CLI's path): keep this
+# module's imports to the standard library's cheapest; the rest is imported where used.
 
 #: Modules owning checks that are not backends (backends are found through the kind table).
-OWNERS = ("hwsim.backends.scalesim_model", "hwsim.topology", "hwsim.backends.systolic_pe",
+OWNERS = ("hwsim.backends.scalesim_model", "hwsim.backends.systolic_pe",
           "hwsim.backends.systolic_mapping", "hwsim.fpga_array",
           "hwsim.workload.load", "hwsim.workload.importers.torch_import", "rtl.reference", "rtl.verify")
 
@@ -93,6 +94,7 @@ def check(name: str, *, reference: str, compares: str, full: bool = False, requi
 def reference_data(name: str):
     """The recorded reference data ``hwsim/data/reference/<name>`` (JSON, or gzip-compressed JSON for
     ``*.json.gz``), as parsed Python objects."""
+    from hwsim.resources import data_file
     raw = data_file("reference").joinpath(name).read_bytes()
     if name.endswith(".gz"):
         import gzip
