@@ -17,21 +17,23 @@ import numpy as np
 
 
 def stream(unit, beats: np.ndarray, sideband: dict | None = None, *, seed: int = 0, valid_prob: float = 0.8,
-           ready_prob: float = 0.7) -> dict:
+           ready_prob: float = 0.7, reset_after: int | None = None) -> dict:
     """Drive ``beats`` ((n, lanes) inputs) through a valid/ready ``unit`` in Amaranth's simulator.
 
     Returns ``outputs`` ((n, lanes) int64, one output beat per input beat), ``in_at`` / ``out_at`` (the cycle
     of every input and output transfer) and ``cycles``. ``sideband``: payload field -> one value per beat (the
-    GELU units' row maximum). Raises AssertionError if an output appears with no input in flight or the stream
-    stalls."""
-    from amaranth.sim import Simulator
+    GELU units' row maximum). ``reset_after=k``: the reset is pulsed after input beat k is accepted and the
+    partial row is sent again from its first beat (a row unit drops it). Raises AssertionError if an output
+    appears with no input in flight, the stream stalls, or an output appears after the last one."""
+    from amaranth.hdl import ClockDomain, Module
+    from amaranth.sim import DomainReset, Simulator
     rng = random.Random(seed)
     n = len(beats)
+    per_row = getattr(unit, "cycles_per_row", 1)
     res: dict = {"outputs": [], "in_at": [], "out_at": [], "cycles": 0}
-    limit = 50 * (n + 10) * max(1, getattr(unit, "cycles_per_row", 1))
 
     async def bench(ctx):
-        sent, offered, cycles = 0, False, 0
+        sent, offered, cycles, done_reset = 0, False, 0, reset_after is None
         while len(res["outputs"]) < n:
             if not offered and sent < n and rng.random() < valid_prob:
                 if sideband:
@@ -56,11 +58,33 @@ def stream(unit, beats: np.ndarray, sideband: dict | None = None, *, seed: int =
                 sent += 1
                 res["in_at"].append(cycles)
                 offered = False
-            assert cycles < limit, "stream stalled"
+                if not done_reset and sent > reset_after:
+                    done_reset = True
+                    ctx.set(unit.i.valid, 0)
+                    ctx.set(unit.o.ready, 0)
+                    ctx.set(domain.rst, 1)
+                    for _ in range(2):
+                        try:
+                            await ctx.tick()
+                        except DomainReset:         # expected: we are resetting it
+                            pass
+                    ctx.set(domain.rst, 0)
+                    sent = len(res["outputs"])      # the row in progress starts again
+                    assert sent % getattr(unit, "beats_per_row", 1) == 0
+                    del res["in_at"][sent:]
+            assert cycles < 50 * (n + 10) * max(1, per_row), "stream stalled"
         res["cycles"] = cycles
+        ctx.set(unit.i.valid, 0)                    # nothing more may come out
+        ctx.set(unit.o.ready, 1)
+        for _ in range(per_row + getattr(unit, "latency_cycles", 0) + 4):
+            _, _, o_valid = await ctx.tick().sample(unit.o.valid)
+            assert not o_valid, "extra output"
 
-    sim = Simulator(unit)
-    sim.add_clock(1e-8)
+    top = Module()
+    top.domains.sync = domain = ClockDomain("sync")
+    top.submodules.dut = unit
+    sim = Simulator(top)
+    sim.add_clock(1e-8, domain="sync")
     sim.add_testbench(bench)
     sim.run()
     res["outputs"] = np.asarray(res["outputs"], dtype=np.int64).reshape(n, -1)

@@ -8,17 +8,13 @@ parameter validation messages.
 """
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
 
 amaranth = pytest.importorskip("amaranth")
 
-from amaranth.hdl import ClockDomain, Module  # noqa: E402
-from amaranth.sim import DomainReset, Simulator  # noqa: E402
-
 from rtl.softmax import ALGOS  # noqa: E402
+from rtl.verify import stream  # noqa: E402
 
 
 def to_beats(unit, rows: np.ndarray, pad: int = 0) -> np.ndarray:
@@ -36,76 +32,9 @@ def expected_beats(unit, rows: np.ndarray) -> np.ndarray:
     return to_beats(unit, unit.golden(rows), pad=0)
 
 
-def simulate(unit, beats: np.ndarray, *, seed: int = 0, valid_prob: float = 0.8,
-             ready_prob: float = 0.7, reset_after: int | None = None) -> dict:
-    """Drive ``beats`` through ``unit``; returns outputs (one beat per input beat), the cycle of
-    every input and output transfer, and the cycle count.
-
-    With ``reset_after=k`` the reset is pulsed after input beat k is accepted; the partial row is
-    then sent again from its first beat (the unit drops it). Checks on the way that no output
-    appears without an input beat in flight."""
-    rng = random.Random(seed)
-    n = len(beats)
-    bpr = unit.beats_per_row
-    res = {"outputs": [], "in_at": [], "out_at": [], "cycles": 0}
-
-    async def bench(ctx):
-        sent = 0
-        offered = False
-        cycles = 0
-        done_reset = reset_after is None
-        while len(res["outputs"]) < n:
-            if not offered and sent < n and rng.random() < valid_prob:
-                ctx.set(unit.i.payload, [int(v) for v in beats[sent]])
-                ctx.set(unit.i.valid, 1)
-                offered = True
-            elif not offered:
-                ctx.set(unit.i.valid, 0)
-            ctx.set(unit.o.ready, 1 if rng.random() < ready_prob else 0)
-            _, _, i_valid, i_ready, o_valid, o_ready, o_payload = await ctx.tick().sample(
-                unit.i.valid, unit.i.ready, unit.o.valid, unit.o.ready, unit.o.payload)
-            cycles += 1
-            if o_valid and o_ready:
-                assert len(res["outputs"]) < sent, "output without an input in flight"
-                res["outputs"].append([int(v) for v in o_payload])
-                res["out_at"].append(cycles)
-            if i_valid and i_ready:
-                sent += 1
-                res["in_at"].append(cycles)
-                offered = False
-                if not done_reset and sent > reset_after:
-                    done_reset = True
-                    ctx.set(unit.i.valid, 0)
-                    ctx.set(unit.o.ready, 0)
-                    ctx.set(amaranth_rst, 1)
-                    for _ in range(2):
-                        try:
-                            await ctx.tick()
-                        except DomainReset:         # expected: we are resetting it
-                            pass
-                    ctx.set(amaranth_rst, 0)
-                    sent = len(res["outputs"])          # the row in progress starts again
-                    assert sent % bpr == 0
-                    del res["in_at"][sent:]
-            assert cycles < 20 * (n + 10) * max(1, unit.cycles_per_row // bpr), "stream stalled"
-        res["cycles"] = cycles
-        # nothing more may come out
-        ctx.set(unit.i.valid, 0)
-        ctx.set(unit.o.ready, 1)
-        for _ in range(unit.cycles_per_row + 4):
-            _, _, o_valid = await ctx.tick().sample(unit.o.valid)
-            assert not o_valid, "extra output"
-
-    top = Module()
-    top.domains.sync = cd = ClockDomain("sync")
-    top.submodules.dut = unit
-    amaranth_rst = cd.rst
-    sim = Simulator(top)
-    sim.add_clock(1e-8, domain="sync")
-    sim.add_testbench(bench)
-    sim.run()
-    res["outputs"] = np.asarray(res["outputs"], dtype=np.int64).reshape(-1, unit.lanes)
-    return res
+# outputs, transfer cycles and cycle count; reset_after=k pulses the reset after input beat k; checks that no
+# output comes without an input in flight, none after the last one, and that the stream never stalls
+simulate = stream
 
 
 def _rows(unit, n: int, rng: np.random.Generator) -> np.ndarray:
