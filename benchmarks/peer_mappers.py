@@ -97,8 +97,7 @@ def hwsim_side(gemm, hw=None, timed: bool = False, repeats: int = 5) -> dict:
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
     wall, cpu = statistics.median(walls), statistics.median(cpus)
-    words = {"ifmap": round(cf["dram_reads_ifmap"]), "filter": round(cf["dram_reads_filter"]),
-             "ofmap": round(cf["dram_writes_ofmap"]), "psum": round(cf["spill_bytes"] / (hw.acc_bits / 8))}
+    words = systolic_mapping.dram_words(cf, hw)
     rec = {"dram_words": words, "dram_words_total": sum(words.values()), "dram_bytes": round(cf["dram_bytes"]),
            "cycles": round(cf["cycles"]),
            "mapping": mp.to_dict(gemm.m, gemm.k, gemm.n, hw.rows, hw.cols, hw.mapping_objective)}

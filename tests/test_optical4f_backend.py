@@ -14,7 +14,8 @@ import json
 import pytest
 
 from hwsim.backends import optical4f_model as om
-from hwsim.backends.optical4f import crossover_refresh_hz, optical_layer
+from hwsim.backends.optical4f import (crossover_refresh_hz, li_gupta_table2_workloads, optical_layer,
+                                      optical_seconds)
 from hwsim.cli import main
 from hwsim.errors import ConfigError
 from hwsim.estimate import estimate
@@ -31,26 +32,9 @@ def three_sig(x: float) -> float:
     return float(f"{x:.2e}")
 
 
-def conv_seconds(report) -> float:
-    """Table 2 times the optical conv layers only (SRCNN's 1x1 runs on the co-processor, as [LG22] leave it)."""
-    return sum(r.latency_s for r in report.ops if r.unit == "optical")
-
-
-def srcnn_workload() -> Workload:
-    """SRCNN as [LG22] Sec. 4.1 times it (om.srcnn_li_gupta: 9x9 3->128, 1x1 128->64 left to electronics, 5x5 64->3
-    on 512 x 512); not a zoo model."""
-    ops = tuple(Conv2d(name=l.name, in_ch=l.in_ch, out_ch=l.out_ch, in_h=l.in_h, in_w=l.in_w, kernel=l.kernel_h,
-                       padding=l.kernel_h // 2) for l in om.srcnn_li_gupta())
-    return Workload(model="srcnn", ops=ops)
-
-
-def table2_workloads() -> dict[str, Workload]:
-    """Every Table 2 row a Conv2d workload can express (DeconvNet's 121x1 kernels are rectangular: Conv2d kernels are
-    square, so that row stays with the model, tests/test_optical4f_model.py). SpaceNet 7 at 1024 px, an assumption
-    (docs/optical4f.md)."""
-    return {"vgg16-cifar10": load_workload("vgg16-cifar10"), "vgg16-imagenet": load_workload("vgg16-imagenet"),
-            "alexnet-imagenet": load_workload("alexnet-imagenet"),
-            "vgg16-spacenet7": load_workload("vgg16-imagenet", image_size=1024), "srcnn": srcnn_workload()}
+# Table 2 times the optical conv layers only (SRCNN's 1x1 runs on the co-processor, as [LG22] leave it); the rows
+# a Conv2d workload can express (DeconvNet's 121x1 kernels stay with the model, tests/test_optical4f_model.py)
+conv_seconds, table2_workloads = optical_seconds, li_gupta_table2_workloads
 
 
 # ------------------------------------------------------------------ workloads agree with the ground-truth lists

@@ -11,14 +11,7 @@ def test_zoo_names_are_exactly_available():
     assert set(ZOO) <= set(available_models())
 
 
-@pytest.mark.parametrize("name, gmacs", [
-    # Published GFLOPs (MACs counted once): DeiT Table 1 (Ti 1.3, S 4.6, B 17.6), ViT-L/16 61.6, ViT-H/14 167.4
-    ("vit-b16", 17.6), ("deit-b16", 17.6), ("deit-s16", 4.6), ("deit-ti16", 1.3), ("vit-l16", 61.6),
-    ("vit-h14", 167.4), ("vit-b32", 4.4),
-])
-def test_macs_match_published_gflops(name, gmacs):
-    macs = build_workload(load_model(name)).macs
-    assert macs / 1e9 == pytest.approx(gmacs, rel=0.04)
+# MACs against the published GFLOPs: tests/test_zoo.py (hwsim.workload.load.PUBLISHED_GMACS)
 
 
 def test_vit_b16_ops_and_shapes():

@@ -4,29 +4,21 @@ import pytest
 
 from hwsim.errors import ConfigError
 from hwsim.workload import Conv2d, Pool, available_models, load_model, load_workload
+from hwsim.workload.load import PUBLISHED_GMACS
 
-# (zoo name, published GMACs, where the number is printed[, tolerance when not 2%: why])
-PUBLISHED = [
-    ("swin-t", 4.5, "Swin, Liu et al. ICCV 2021, Table 1"),
-    ("litv2-s", 3.7, "LITv2, Pan et al. NeurIPS 2022, Table 1"),
-    ("evit-deit-s-0.7", 3.0, "EViT code README (youweiliang/evit), DeiT-S keep 0.7"),
-    ("resnet18", 1.8, "ResNet, He et al. CVPR 2016, Table 1"),
-    ("ivit-deit-s", 4.6, "DeiT, Touvron et al. ICML 2021, Table 1 (I-ViT keeps DeiT-S's GEMMs)"),
-    # DeiT Table 1 prints one decimal: our 1.254 G (GEMMs only) rounds to 1.3; measured difference 3.6%
-    ("mobile-vmoe-ti", 1.3, "DeiT-Ti, Touvron et al. ICML 2021, Table 1 (k = 1: MACs of the dense model)", 0.04),
-    ("lgvit-vit-b16", 17.6, "ViT-B/16 backbone (DeiT-B, Touvron et al. Table 1); exits are extra, see below"),
-    ("vgg16-imagenet", 15.47, "torchvision model docs, vgg16 GFLOPS"),
-    ("vgg16-cifar10", 0.313, "kuangliu/pytorch-cifar VGG16 layer shapes (0.313 GMACs by their formula)"),
-    # alexnet-imagenet (AlexNet as Li & Gupta count it) and resnet18-cifar (FatNet's ResNet) are checked layer by layer
-    # against hwsim.backends.optical4f_model in tests/test_optical4f_backend.py (issue 16)
-]
+# hwsim.workload.load.PUBLISHED_GMACS: (zoo name, published GMACs, where the number is printed, tolerance: 2 %, or
+# 4 % where the paper prints one decimal); the same table `hwsim validate` checks (workload/zoo-macs).
+# alexnet-imagenet (AlexNet as Li & Gupta count it) and resnet18-cifar (FatNet's ResNet) are checked layer by layer
+# against hwsim.backends.optical4f_model in tests/test_optical4f_backend.py (issue 16)
 
 
 def test_issue_zoo_names_exist():
-    assert {entry[0] for entry in PUBLISHED} <= set(available_models())
+    assert {entry[0] for entry in PUBLISHED_GMACS} <= set(available_models())
+    assert {"swin-t", "litv2-s", "evit-deit-s-0.7", "resnet18", "ivit-deit-s", "mobile-vmoe-ti", "lgvit-vit-b16",
+            "vgg16-imagenet", "vgg16-cifar10", "vit-b16", "deit-s16"} <= {entry[0] for entry in PUBLISHED_GMACS}
 
 
-@pytest.mark.parametrize("name, gmacs, where, rel", [(*e, 0.02)[:4] for e in PUBLISHED])
+@pytest.mark.parametrize("name, gmacs, where, rel", PUBLISHED_GMACS, ids=[e[0] for e in PUBLISHED_GMACS])
 def test_zoo_macs_match_published(name, gmacs, where, rel):
     w = load_workload(name)
     macs = sum(op.macs for op in w if op.block != "exit")          # the backbone (all of it but exit heads)

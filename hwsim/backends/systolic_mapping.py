@@ -271,6 +271,14 @@ def fusion_roles(ops) -> list[tuple]:
 
 # ------------------------------------------------------------------ cross-check (hwsim validate)
 
+def dram_words(cf: dict, hw) -> dict[str, int]:
+    """DRAM words per operand of a GEMM's closed form ``cf`` (``SystolicBackend.mapping``): ``ifmap`` and
+    ``filter`` reads, ``ofmap`` writes, and ``psum`` (accumulator words spilled plus refilled, spill bytes /
+    accumulator bytes): what the peer mappers count as DRAM accesses."""
+    return {"ifmap": round(cf["dram_reads_ifmap"]), "filter": round(cf["dram_reads_filter"]),
+            "ofmap": round(cf["dram_writes_ofmap"]), "psum": round(cf["spill_bytes"] / (hw.acc_bits / 8))}
+
+
 def _register_checks() -> None:
     from hwsim.validation import Tally, check, reference_data
 
@@ -287,8 +295,7 @@ def _register_checks() -> None:
         for row in record["rows"]:
             gemm = MatMul(name=row["op"], m=row["m"], k=row["k"], n=row["n"], count=row["count"])
             _, cf = SystolicBackend().mapping(gemm, hw)
-            ours = (round(cf["dram_reads_ifmap"]) + round(cf["dram_reads_filter"]) + round(cf["dram_writes_ofmap"])
-                    + round(cf["spill_bytes"] / (hw.acc_bits / 8)))
+            ours = sum(dram_words(cf, hw).values())
             best, who = min((rec["dram_words_total"], f"{tool}/{obj}") for tool, objs in row["peers"].items()
                             for obj, rec in objs.items() if "error" not in rec)
             t.exact(f"batch {row['batch']} {row['op']} {row['m']}x{row['k']}x{row['n']}", ours <= best, True,
