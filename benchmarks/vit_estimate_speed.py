@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 PEERS_REPORTED_S = {   # issue 3, measured on this machine kind for the ViT-B/16 GEMMs alone

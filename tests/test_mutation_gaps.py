@@ -10,7 +10,6 @@ hwsim/backends/systolic.py) showed: each test below fails on mutants that surviv
   PWL GELU breakpoints were not pinned, the chrome trace's thread/metadata events were not read.
 """
 import json
-import math
 
 import numpy as np
 import pytest
