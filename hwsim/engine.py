@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
+from hwsim.lazy import numpy
+
+np = numpy()
 
 MAX_DEPS = 4   # the dependency width the builders use by default; a block may be wider
 NONE = -1   # empty dependency slot

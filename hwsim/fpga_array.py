@@ -164,7 +164,7 @@ def array_fpga_cost(rows: int, cols: int, dataflow: str = "ws", word_bits: int =
 
 # ------------------------------------------------------------------ cross-check (hwsim validate)
 
-def _register_checks() -> None:
+def register_checks() -> None:
     from hwsim.validation import Tally, check
 
     @check("systolic/fpga-array", reference="Yosys + nextpnr runs of rtl/array.py (array_costs.json)",
@@ -198,6 +198,3 @@ def _register_checks() -> None:
                     t.close(case, c.ff, mid["ff"], 0.20, "FF")
                     t.exact(case, c.dsp, mid["dsp"], "DSP")
         return t.outcome(f"exact at entries; held out: max error {t.max_error:.1%}")
-
-
-_register_checks()

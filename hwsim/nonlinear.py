@@ -4,15 +4,14 @@
 unit of ``rtl/softmax.py`` and ``rtl/gelu.py`` synthesised at its default parameters, with its
 documented cycle model. A backend's vector unit of ``vector_lanes`` lanes holds
 ``vector_lanes // lanes`` instances of the chosen unit (at least one), working on different rows
-(softmax) or elements (GELU) in parallel. The functions take numpy arrays as well as ints, so sweeps
-evaluate many design points in one call.
+(softmax) or elements (GELU) in parallel. The cycle functions take and return ints (plain Python, so an
+analytic estimate never loads numpy).
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-import numpy as np
 
 from hwsim.errors import HwsimError
 from hwsim.resources import data_file
@@ -58,19 +57,19 @@ def unit_model(kind: str, algo: str) -> UnitModel:
                      fmax_mhz=u["fmax_mhz"])
 
 
-def instances(unit: UnitModel, vector_lanes):
+def instances(unit: UnitModel, vector_lanes: int) -> int:
     """Unit instances that fit in a vector unit of ``vector_lanes`` lanes (at least 1)."""
-    return np.maximum(1, np.asarray(vector_lanes) // unit.lanes)
+    return max(1, vector_lanes // unit.lanes)
 
 
-def softmax_cycles(unit: UnitModel, rows, length, vector_lanes):
+def softmax_cycles(unit: UnitModel, rows: int, length: int, vector_lanes: int) -> int:
     """Cycles for ``rows`` independent rows of ``length``: rows spread over the instances, each row
     ``passes·ceil(length / lanes) + row_overhead_cycles``."""
-    per_row = unit.passes * -(-np.asarray(length) // unit.lanes) + unit.row_overhead_cycles
-    return -(-np.asarray(rows) // instances(unit, vector_lanes)) * per_row
+    per_row = unit.passes * -(-length // unit.lanes) + unit.row_overhead_cycles
+    return -(-rows // instances(unit, vector_lanes)) * per_row
 
 
-def gelu_cycles(unit: UnitModel, elements, vector_lanes):
+def gelu_cycles(unit: UnitModel, elements: int, vector_lanes: int) -> int:
     """Cycles for ``elements`` through the pipelined units: one beat per cycle plus the latency."""
     per_cycle = instances(unit, vector_lanes) * unit.lanes
-    return -(-np.asarray(elements) // per_cycle) + unit.latency_cycles
+    return -(-elements // per_cycle) + unit.latency_cycles

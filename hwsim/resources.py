@@ -6,7 +6,6 @@ folder; the build maps it to the package ``hwsim.zoo`` (``setup.py``), so a whee
 """
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -52,6 +51,7 @@ def data_file(name: str) -> Traversable:
 def data_digest() -> str:
     """SHA-256 over every data table the backends may read (all of ``hwsim/data``, in name order):
     derived from the package contents, so a new table is covered without being listed."""
+    import hashlib
     h = hashlib.sha256()
     for name, f in sorted(_files(DATA, ("",)).items()):
         if f.name.endswith((".py", ".pyc")):

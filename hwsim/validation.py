@@ -9,7 +9,9 @@ recorded data.
 
 Checks are found by importing every backend module named in :data:`hwsim.kinds.KINDS` (a new kind adds its
 checks by registering them in its own module; nothing else changes) and the non-backend owners in
-:data:`OWNERS`. The table groups them by area (the part of the name before "/": a kind, then :data:`AREAS`).
+:data:`OWNERS`, and calling each one's ``register_checks()``: a module registers its checks there, not at
+import, so estimating never pays for them. The table groups them by area (the part of the name before "/": a
+kind, then :data:`AREAS`).
 """
 from __future__ import annotations
 
@@ -19,8 +21,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable
 
-# Imported at start-up by every module that registers checks (hwsim.topology is on the CLI's path): keep this
-# module's imports to the standard library's cheapest; the rest is imported where used.
 
 #: Modules owning checks that are not backends (backends are found through the kind table).
 OWNERS = ("hwsim.backends.scalesim_model", "hwsim.backends.systolic_pe",
@@ -71,6 +71,7 @@ class Result:
 
 
 _REGISTRY: dict[str, Check] = {}
+_DISCOVERED: set[str] = set()   # modules whose register_checks() ran
 
 
 class Skipped(Exception):
@@ -162,10 +163,14 @@ def discover() -> list[Check]:
     modules = [spec[1].split(":")[0] for spec in KINDS.values()] + list(OWNERS)
     for module in modules:
         try:
-            importlib.import_module(module)
+            owner = importlib.import_module(module)
         except ImportError as exc:   # an owner needing an extra that is not installed: its checks are absent
             if exc.name and exc.name.split(".")[0] in ("hwsim", "rtl"):
                 raise
+            continue
+        if module not in _DISCOVERED and hasattr(owner, "register_checks"):
+            owner.register_checks()
+            _DISCOVERED.add(module)
     areas = {a: i for i, a in enumerate([*KINDS, *AREAS])}
     order = {m: i for i, m in enumerate(dict.fromkeys([*OWNERS, *modules]))}   # peers' data before self-checks
     seq = {name: i for i, name in enumerate(_REGISTRY)}

@@ -247,7 +247,7 @@ def _compare_recorded(c: dict, tally) -> tuple[int, int]:
     return c["matches"], c["count"]
 
 
-def _register_checks() -> None:
+def register_checks() -> None:
     from hwsim.validation import Tally, check, reference_data
 
     def recorded(prefix: tuple[str, ...]):
@@ -290,6 +290,3 @@ def _register_checks() -> None:
     check("golden/edgemoe-gelu-core", reference=src, full=True,
           compares="edgemoe_gelu output words: every Q10.22 word with |x| < 6 (50,331,648)")(
         lambda: edgemoe(("core",)))
-
-
-_register_checks()

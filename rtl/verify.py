@@ -183,7 +183,7 @@ def _cocotb(kind: str, algo: str, params: dict, testcase: str, bench: dict, tall
     tally.exact(case, result.ok, True, f"cocotb bench passes (log {result.log_file})")
 
 
-def _register_checks() -> None:
+def register_checks() -> None:
     from hwsim.nonlinear import GELU_UNITS, SOFTMAX_UNITS
     from hwsim.validation import Tally, check
 
@@ -232,6 +232,3 @@ def _register_checks() -> None:
             _cocotb("array", dataflow, {"rows": 4, "cols": 4}, "verify_gemms",
                     {"seed": 1, "gemms": gemm_list(4, 4, 40, 1)}, t, f"array 4x4 {dataflow}")
         return t.outcome()
-
-
-_register_checks()

@@ -101,6 +101,18 @@ def test_kinds_are_imported_lazily():
     assert "roofline" not in out and "hwsim.backends.systolic" in out
 
 
+def test_an_analytic_estimate_loads_neither_numpy_nor_numba_nor_the_checks(tmp_path):
+    """The quick CLI (issue 12): numpy's import alone is 0.14-0.2 s here (hwsim.lazy); the analytic systolic
+    path runs on plain Python scalars, and checks register only when 'hwsim validate' discovers them."""
+    report = tmp_path / "r.json"
+    code = ("import sys; from hwsim.cli import main; "
+            "main(['estimate', 'vit-b16', 'systolic-32x32-ws', '--mode', 'analytic', '--format', 'json', '-o', sys.argv[1]]); "
+            "print(sorted({'numpy._core', 'numba', 'hwsim.validation'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code, str(report)], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    assert json.loads(report.read_text())["totals"]["cycles"] > 0
+
+
 def test_unknown_kind_lists_every_kind(tmp_path):
     path = tmp_path / "x.yaml"
     path.write_text("kind: nope\n")

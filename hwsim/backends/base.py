@@ -18,11 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Mapping, Protocol, Sequence
 
-import numpy as np
-
 from hwsim.engine import TaskBlock, single_task_block
 from hwsim.errors import HwsimError
 from hwsim.workload.ops import Op
+
 
 @dataclass(frozen=True)
 class OpCost:
@@ -154,8 +153,3 @@ def check_supported(backend, ops: Sequence[Op]) -> None:
         detail = f"; {bad[0].name}: {why(bad[0])}" if why and why(bad[0]) else ""
         raise HwsimError(f"the {backend.kind} backend cannot cost op kind(s) {', '.join(kinds)} ({names}); "
                          f"it costs: {', '.join(can)}{detail}")
-
-
-def ticks_of(seconds, tick_s: float):
-    """Seconds -> whole ticks, rounded up (an op never takes less than its modelled time)."""
-    return np.ceil(np.asarray(seconds) / tick_s - 1e-9).astype(np.int64)

@@ -261,7 +261,7 @@ def _record_case(r: dict) -> str:
     return f"{r['op']} {p.get('model', '')} {tag}".replace("  ", " ") + (f" y {p['y']}" if "y" in p else "")
 
 
-def _register_checks() -> None:
+def register_checks() -> None:
     from hwsim.validation import Tally, check, reference_data
 
     @check("mpc/crypten-ops", reference="CrypTen 0.4.1's communicator, run here (crypten_reference*.json)",
@@ -322,6 +322,3 @@ def _register_checks() -> None:
             t.close(m, lat[m] / lat["mpcvit-cifar-scaling"], paper[m] / paper["mpcvit-cifar-scaling"], 0.15,
                     "latency / scaling ViT's")
         return t.outcome()
-
-
-_register_checks()

@@ -314,7 +314,7 @@ LI_GUPTA_CHANNEL_TILING_PASSES = {"vgg16-cifar10": (13, 12), "vgg16-imagenet": (
                                   "alexnet-imagenet": (9, 14), "vgg16-spacenet7": (2601, 2120), "srcnn": (12, 48)}
 
 
-def _register_checks() -> None:
+def register_checks() -> None:
     from hwsim.validation import Tally, check
 
     lg = "Li & Gupta, SPIE 12019 120190B (2022), Table 2"
@@ -357,6 +357,3 @@ def _register_checks() -> None:
                     for m in ("resnet18-cifar", "fatnet-cifar"))
         t.exact("resnet18-cifar / fatnet-cifar", round(res / fat, 1), 8.2, f"ratio ({res:,} / {fat:,})")
         return t.outcome()
-
-
-_register_checks()

@@ -348,7 +348,7 @@ def scalesim_gemm_many(m, n, k, rows, cols, dataflow: str, ifmap_sram_kib=64, fi
 
 # ------------------------------------------------------------------ cross-checks (hwsim validate)
 
-def _register_checks() -> None:
+def register_checks() -> None:
     from hwsim.validation import Tally, check, reference_data
 
     fields = ("cycles", "sram_reads_ifmap", "sram_reads_filter", "sram_writes_ofmap",
@@ -407,6 +407,3 @@ def _register_checks() -> None:
                                    ("sram_writes_ofmap",) * 2):
                         t.exact(f"{where} {name}", getattr(s, f), r[ref], f)
         return t.outcome()
-
-
-_register_checks()

@@ -28,13 +28,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-import numpy as np
-
 from hwsim import energy, nonlinear
 from hwsim.backends.base import BackendBase, OpCost
 from hwsim.engine import TaskBlock, single_task_block
 from hwsim.hardware.systolic import SystolicConfig
+from hwsim.lazy import numpy
 from hwsim.workload.ops import GELU, Conv2d, Eltwise, LayerNorm, MatMul, Op, Softmax
+
+np = numpy()
 
 # Passes a vector unit makes over the data for ops without a characterised RTL unit (each pass:
 # one element per lane per cycle). Softmax and GELU are costed from their RTL units (hwsim.nonlinear).
@@ -548,7 +549,7 @@ def random_gemm_cases(n: int, seed: int):
                               dram_bytes_per_cycle=float(rng.choice([1, 4, 16, 64, 1024]))))
 
 
-def _register_checks() -> None:
+def register_checks() -> None:
     from hwsim.validation import Tally, check
 
     @check("systolic/analytic-vs-cycle", reference="hwsim's cycle-level engine (event schedule of every fold)",
@@ -591,6 +592,3 @@ def _register_checks() -> None:
             t.close(case, float(got["energy_pj"][j]), r.energy_pj, 1e-9, "energy (pJ)")
             t.close(case, float(got["area_mm2"][j]), r.area_mm2, 1e-12, "area (mm^2)")
         return t.outcome()
-
-
-_register_checks()

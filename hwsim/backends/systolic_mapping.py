@@ -40,12 +40,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
+from hwsim.backends.systolic_mapping_kernels import (N_OUT, ORDERS, RELEVANT, empty, fuses, jitted,  # noqa: F401
+                                                   legacy_cost, mapping_cost, search)
+from hwsim.lazy import numpy
 
-from hwsim.backends.systolic_mapping_kernels import (N_OUT, ORDERS, RELEVANT, fuses, jitted, legacy_cost,  # noqa: F401
-                                                   mapping_cost, search)
+np = numpy()
 
-_REL = np.array(RELEVANT)   # numpy copy for the fold plan and the report
 LOOP_NAMES = ("r", "c", "s")
 OPERANDS = ("ifmap", "filter", "ofmap")
 OBJECTIVES = ("latency", "energy", "edp")
@@ -87,12 +87,12 @@ class GemmMapping:
                     "resident": "an operand that fits half its SRAM whole; else re-fetched per fold"}
         loops = [names[d] for d in self.order]
         tile = {names[0]: min(rows, sizes[names[0]]), names[1]: min(cols, sizes[names[1]]), names[2]: self.stream_tile}
-        rel = _REL[df]
+        rel = RELEVANT[df]
         resident = {}
         for a, op in enumerate(OPERANDS):
             inner = [names[d] for d in self.order[3 - self.levels[a]:]]
             resident[op] = {"across": inner,
-                            "holds": [names[d] for d in self.order if rel[a, d] and names[d] in inner]}
+                            "holds": [names[d] for d in self.order if rel[a][d] and names[d] in inner]}
         return {"placement": "searched", "objective": objective, "candidate": self.candidate,
                 "loop_order": loops, "tile": tile, "resident": resident}
 
@@ -132,19 +132,19 @@ def mapping_pieces(m: int, k: int, n: int, count: int, R: int, C: int, df: int, 
     idx, w = g.idx, g.weight
     nf = len(g)
     ext = [np.minimum(tiles[d], sizes[d] - tiles[d] * idx[d]) for d in range(3)]
-    rel = _REL[df]
+    rel = RELEVANT[df]
     load = np.zeros(nf)
     store = np.zeros(nf)
     dram = {}
     spill = 0.0
     for a, op in enumerate(OPERANDS):
         lvl = mp.levels[a]
-        outside = [d for p, d in enumerate(order) if p < 3 - lvl and rel[a, d]]
+        outside = [d for p, d in enumerate(order) if p < 3 - lvl and rel[a][d]]
         key_out = np.stack([idx[d] for d in outside], axis=1) if outside else np.zeros((nf, 1), np.int64)
         change = np.ones(nf, bool)
         change[1:] = (key_out[1:] != key_out[:-1]).any(axis=1)
         epoch = np.cumsum(change)
-        rd = [d for d in range(3) if rel[a, d]]
+        rd = [d for d in range(3) if rel[a][d]]
         tile_key = idx[rd[0]] * (trips[rd[1]] + 1) + idx[rd[1]]
         pair = epoch * (trips[rd[0]] + 1) * (trips[rd[1]] + 1) + tile_key
         _, first = np.unique(pair, return_index=True)
@@ -215,15 +215,14 @@ def choose(m: int, k: int, n: int, count: int, R: int, C: int, dataflow: str, if
            wb: float, ab: float, bw: float, objective: str, mac_pj: float, sram_pj: float, dram_pj: float,
            leak_pj: float, fuse_in: int = 0, fuse_out: int = 0) -> tuple[GemmMapping, dict]:
     """The search for one GEMM on one config (memoised): (mapping, closed-form cost dict)."""
-    out = np.empty(N_OUT)
-    choice = np.empty(6, dtype=np.int64)
+    out = empty(N_OUT)
+    c = [0] * 6          # the choice: candidate, order, levels of ifmap, filter, ofmap, Ts
     df = {"ws": 0, "os": 1, "is": 2}[dataflow]
     search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, OBJECTIVE_CODE[objective], mac_pj, sram_pj, dram_pj,
-           leak_pj, out, choice, int(fuse_in), int(fuse_out))
-    c = choice.tolist()
+           leak_pj, out, c, int(fuse_in), int(fuse_out))
     mp = GemmMapping(dataflow, fixed=c[0] == 0) if c[0] == 0 else \
         GemmMapping(dataflow, False, tuple(int(d) for d in ORDERS[c[1]]), (c[2], c[3], c[4]), c[5], c[0])
-    return mp, dict(zip(_COST_FIELDS, out.tolist()))
+    return mp, dict(zip(_COST_FIELDS, out))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -279,7 +278,7 @@ def dram_words(cf: dict, hw) -> dict[str, int]:
             "ofmap": round(cf["dram_writes_ofmap"]), "psum": round(cf["spill_bytes"] / (hw.acc_bits / 8))}
 
 
-def _register_checks() -> None:
+def register_checks() -> None:
     from hwsim.validation import Tally, check, reference_data
 
     @check("systolic/peer-mappers", reference="ZigZag 3.9.1 (LOMA) and Timeloop 3.0.3 mappers, run here "
@@ -302,6 +301,3 @@ def _register_checks() -> None:
                     f"hwsim {ours:,} <= best peer {best:,} DRAM words ({who})")
             ratios.append(best / ours)
         return t.outcome(f"never more; best peer moves {min(ratios):.2f}-{max(ratios):.2f}x hwsim's words")
-
-
-_register_checks()

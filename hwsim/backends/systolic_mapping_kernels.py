@@ -1,12 +1,33 @@
 """The numeric kernels of the mapping search (docs/mapping.md), written once for two callers: plain
 Python (``hwsim.backends.systolic_mapping.choose``: ``estimate`` costs a handful of distinct GEMMs and
 must not pay numba's start-up) and numba (:func:`jitted`: the sweep evaluator, per point). Only
-constructs both accept: scalars, tuples, small numpy arrays. The two give identical numbers (IEEE
-doubles, the same operations in the same order): tests/test_sweep.py compares the compiled sweep with
-``estimate`` on 1,000 random points."""
+constructs both accept: scalars, tuples and the cost vectors of :func:`empty`. The two give identical
+numbers (IEEE doubles, the same operations in the same order): tests/test_sweep.py compares the compiled
+sweep with ``estimate`` on 1,000 random points.
+
+The scalar helpers below (:data:`int64`, :data:`ceil`, :func:`rint`, :func:`empty`) are plain Python
+here, so an analytic estimate never loads numpy (hwsim.lazy); :func:`jitted` binds numpy's in the
+compiled copy. Both give the same values: the kernels' integers stay far below 2**63 (a workload or
+GEMM has at most 2**50 MACs: hwsim.workload.spec.MAX_MACS, hwsim.topology.MAX_GEMM_MACS), every entry
+of a cost vector is stored as a double (``float``), ``math.ceil`` and ``numpy.ceil`` agree on every
+double, and ``round`` and ``numpy.rint`` both round half to even."""
 from __future__ import annotations
 
-import numpy as np
+import math
+
+int64 = int           # numpy.int64 in the compiled copy (numba needs one integer type per variable)
+ceil = math.ceil      # numpy.ceil in the compiled copy
+
+
+def rint(x):
+    """Nearest integral double, half to even (``numpy.rint`` in the compiled copy)."""
+    return float(round(x))
+
+
+def empty(n):
+    """A cost vector of ``n`` doubles (``numpy.empty`` in the compiled copy)."""
+    return [0.0] * n
+
 
 # Loop orders, outer -> inner, over the loops r = 0, c = 1, s = 2 (fixed enumeration order).
 ORDERS = ((0, 1, 2), (1, 0, 2), (0, 2, 1), (2, 0, 1), (1, 2, 0), (2, 1, 0))
@@ -129,25 +150,25 @@ def _finish(count, core, stream, R, C, load_words, store_words, spill, load0, st
     """Shared tail of both closed forms: per-op pipeline terms, the DRAM-overlap bound, energy-side bytes."""
     compute = count * core - max(0, R - stream) + (2 * R + C - 2)   # last fold lasts its stream
     dram_b = count * ((load_words + store_words) * wb + spill)
-    sl = np.int64(np.ceil(store_last / bw))
-    l0 = np.int64(np.ceil(load0 / bw))
-    dc = np.int64(np.ceil(dram_b / bw))
-    out[0] = l0 + max(compute, dc - l0 - sl) + sl
-    out[1] = compute
-    out[2] = l0
-    out[3] = sl
-    out[4] = dc
+    sl = int64(ceil(store_last / bw))
+    l0 = int64(ceil(load0 / bw))
+    dc = int64(ceil(dram_b / bw))
+    out[0] = float(l0 + max(compute, dc - l0 - sl) + sl)
+    out[1] = float(compute)
+    out[2] = float(l0)
+    out[3] = float(sl)
+    out[4] = float(dc)
     out[5] = 1.0 if dc - l0 - sl > compute else 0.0
-    out[6] = count * d_if
-    out[7] = count * d_f
-    out[8] = count * store_words
-    out[9] = count * spill
-    out[10] = count * s_if
-    out[11] = count * s_f
-    out[12] = count * s_of
-    out[13] = count * w_of
+    out[6] = float(count * d_if)
+    out[7] = float(count * d_f)
+    out[8] = float(count * store_words)
+    out[9] = float(count * spill)
+    out[10] = float(count * s_if)
+    out[11] = float(count * s_f)
+    out[12] = float(count * s_of)
+    out[13] = float(count * w_of)
     # energy-side byte counts, as SystolicBackend._gemm_cost rounds them
-    dram_bytes = np.rint((count * d_if + count * d_f + count * store_words) * wb + count * spill)
+    dram_bytes = rint((count * d_if + count * d_f + count * store_words) * wb + count * spill)
     out[14] = dram_bytes
     out[15] = (count * s_if + count * s_f + count * s_of + count * w_of) * wb + dram_bytes
 
@@ -160,9 +181,9 @@ def mapping_cost(m, k, n, count, R, C, df, wb, ab, bw, o, lv_if, lv_f, lv_of, ts
     DRAM writes (spilled partial sums still move)."""
     Sr, Sc, Ss = _gemm_dims(m, k, n, df)
     order = ORDERS[o]
-    sizes = (np.int64(Sr), np.int64(Sc), np.int64(Ss))          # tuples: no heap allocation per candidate
+    sizes = (int64(Sr), int64(Sc), int64(Ss))          # tuples: no heap allocation per candidate
     fr, fc, fs = _cdiv(Sr, R), _cdiv(Sc, C), _cdiv(Ss, ts)
-    trips = (np.int64(fr), np.int64(fc), np.int64(fs))
+    trips = (int64(fr), int64(fc), int64(fs))
     rel = RELEVANT[df]
     levels = (lv_if, lv_f, lv_of)
     tl = Ss - ts * (fs - 1)                       # last streamed tile
@@ -246,15 +267,15 @@ def search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, obj, mac_pj, sram
         choice[i] = -1
     choice[0] = 0
     Sr, Sc, Ss = _gemm_dims(m, k, n, df)
-    sizes = (np.int64(Sr), np.int64(Sc), np.int64(Ss))
-    trips0 = (np.int64(_cdiv(Sr, R)), np.int64(_cdiv(Sc, C)), np.int64(1))
+    sizes = (int64(Sr), int64(Sc), int64(Ss))
+    trips0 = (int64(_cdiv(Sr, R)), int64(_cdiv(Sc, C)), int64(1))
     rel = RELEVANT[df]
     half_of = ofk * 1024 / 2
     if fuse_out:
         half_of -= m * n * wb          # the output kept for the next op
     half = (ifk * 1024 / 2, fk * 1024 / 2, half_of)
     nbytes = (wb, wb, wb if df == 1 else ab)
-    cur = np.empty(N_OUT)
+    cur = empty(N_OUT)
     cand = 0
     n_eval = 1
     for o in range(6):
@@ -269,7 +290,7 @@ def search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, obj, mac_pj, sram
             if rel[a][2] == 0 and not (a == 0 and fuse_in) and not (df == 1 and a == 2):
                 best_l = -1
                 for la in range(4):
-                    if _footprint_words(rel[a], order, la, sizes, (np.int64(R), np.int64(C), np.int64(1))) * nbytes[a] <= half[a]:
+                    if _footprint_words(rel[a], order, la, sizes, (int64(R), int64(C), int64(1))) * nbytes[a] <= half[a]:
                         best_l = la
                 if best_l < 0:
                     infeasible = True
@@ -316,7 +337,7 @@ def search(m, k, n, count, R, C, df, ifk, fk, ofk, wb, ab, bw, obj, mac_pj, sram
                                 else:
                                     fixed *= sizes[d] if p >= 3 - lv[a] else min(sizes[d], R if d == 0 else C)
                         if rel[a][2] == 1 and not s_covered:
-                            cap = np.int64(half[a] // (fixed * nbytes[a]))
+                            cap = int64(half[a] // (fixed * nbytes[a]))
                             if cap < ts_max:
                                 ts_max = cap
                         elif fixed * nbytes[a] > half[a]:
@@ -373,6 +394,8 @@ def jitted():
         mod.__file__ = __file__
         with open(__file__) as f:
             exec(compile(f.read(), __file__, "exec"), mod.__dict__)
+        import numpy as np
+        mod.int64, mod.ceil, mod.rint, mod.empty = np.int64, np.ceil, np.rint, np.empty
         for name in KERNELS:
             setattr(mod, name, njit(cache=True)(getattr(mod, name)))
         sys.modules[mod.__name__] = mod

@@ -560,13 +560,10 @@ def _grid_against_formulas(stride: int):
     return t.outcome()
 
 
-def _register_checks() -> None:
+def register_checks() -> None:
     from hwsim.validation import check
     what = "register-level PE grid: exact products; cycles vs hwsim's fold formula and SCALE-Sim's"
     check("systolic/pe-grid", reference="numpy products; fold formulas (docs/architecture.md)",
           compares=what + " (every 8th shape)")(lambda: _grid_against_formulas(8))
     check("systolic/pe-grid-all", reference="numpy products; fold formulas (docs/architecture.md)",
           compares=what + " (all 7,680 GEMMs)", full=True)(lambda: _grid_against_formulas(1))
-
-
-_register_checks()

@@ -12,11 +12,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from hwsim.config import field
 from hwsim.errors import HwsimError
+from hwsim.lazy import numpy
 from hwsim.workload.ops import ATTENTION_KINDS, GELU_VARIANTS, GEMM_ARITH
+
+np = numpy()
 
 OP_CLASSES = ("matmul", "conv2d", "softmax", "gelu", "layernorm", "eltwise")
 """Keys of ``precision`` by op class (the op's ``kind``)."""

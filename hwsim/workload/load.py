@@ -62,7 +62,7 @@ PUBLISHED_GMACS = (
 )
 
 
-def _register_checks() -> None:
+def register_checks() -> None:
     from hwsim.validation import Tally, check
 
     @check("workload/zoo-macs", reference="the papers' published GFLOPs (DeiT, ViT, Swin, LITv2, EViT, ResNet, VGG)",
@@ -73,6 +73,3 @@ def _register_checks() -> None:
             macs = sum(op.macs for op in load_workload(name) if op.block != "exit")
             t.close(f"{name} ({where})", macs / 1e9, gmacs, tol, "GMACs")
         return t.outcome()
-
-
-_register_checks()

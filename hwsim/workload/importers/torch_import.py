@@ -242,7 +242,7 @@ def from_timm(model_name: str, *, batch: int = 1, image_size: int | None = None,
 
 # ------------------------------------------------------------------ cross-check (hwsim validate)
 
-def _register_checks() -> None:
+def register_checks() -> None:
     from hwsim.validation import Tally, check
 
     @check("workload/timm-import", reference="PyTorch's own FLOP counter (torch.utils.flop_counter), timm models",
@@ -266,6 +266,3 @@ def _register_checks() -> None:
             t.exact(name, imported, counter.get_total_flops() // 2, "MACs vs FLOP counter / 2")
             t.exact(name, imported, load_workload(zoo).macs, f"MACs vs the zoo's {zoo}")
         return t.outcome()
-
-
-_register_checks()
