@@ -112,6 +112,9 @@ def cmd_gemm(args) -> int:
             cycles = f"{r['cycles']:,}" if "cycles" in r else "-"
             print(f"{r['name']:<16} {r['M']:>6} {r['N']:>6} {r['K']:>6} {cycles:>12} {_si(r['latency_s'], 's'):>10} "
                   f"{r['utilization']:>6.1%} {_energy(r['energy_pj']):>10}  {r['bound']}")
+        if any("elapsed_cycles" in r for r in results):
+            print("cycles: SCALE-Sim's Total Cycles (the zero-based index of the last write); latency, util and "
+                  "energy count the cycles the array works (elapsed_cycles in the JSON: one more per GEMM instance)")
         from hwsim.kinds import backend_for
         lines = getattr(backend_for(hw), "report_lines", None)
         for line in (lines(hw) if lines else ()):      # e.g. the systolic FPGA figures with fpga_target

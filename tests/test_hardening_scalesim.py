@@ -48,3 +48,20 @@ def test_utilisation_with_elapsed_cycles_never_exceeds_one():
         s = scalesim_gemm_many(m, n, k, rows, cols, df)
         np.testing.assert_array_equal(s.elapsed_cycles, s.cycles + 1)
         assert np.all(m * n * k <= rows * cols * s.elapsed_cycles)
+
+
+@pytest.mark.parametrize("mode", ["analytic", "cycle"])
+@pytest.mark.parametrize("m,scalesim_cycles", [(1, 0), (2, 1)])
+def test_the_issue_examples_through_hwsim_gemm(capsys, mode, m, scalesim_cycles):
+    """'hwsim gemm' keeps SCALE-Sim's Total Cycles as ``cycles`` (the mode's contract), while latency, energy and
+    utilisation count the cycles the array works: never 0 s, never over 100 %."""
+    from hwsim.cli import main
+    assert main(["gemm", str(m), "1", "1", "systolic", "--mode", mode, "--format", "json", "--set", "rows=1",
+                 "--set", "cols=1", "--set", "dataflow=os", "--set", "scalesim_compatible=true"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["cycles"], out["elapsed_cycles"]) == (scalesim_cycles, scalesim_cycles + 1)
+    assert out["utilization"] == 1.0 and out["latency_s"] == pytest.approx(out["elapsed_cycles"] / 1e9)
+    assert main(["gemm", str(m), "1", "1", "systolic", "--mode", mode, "--set", "rows=1", "--set", "cols=1",
+                 "--set", "dataflow=os", "--set", "scalesim_compatible=true"]) == 0
+    table = capsys.readouterr().out
+    assert "100.0%" in table and "SCALE-Sim's Total Cycles" in table
