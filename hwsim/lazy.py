@@ -2,7 +2,7 @@
 costs 0.14-0.22 s here, most of the 0.3 s an analytic ViT estimate may take (issue 12). Modules on that path
 bind ``np = numpy()``; any attribute access loads the real module (the standard library's
 :class:`importlib.util.LazyLoader` recipe from the ``importlib`` documentation, "Implementing lazy imports").
-A process that imported numpy already gets the loaded module. tests/test_cli_startup.py checks that an
+A process that imported numpy already gets the loaded module. tests/test_seam.py checks that an
 analytic systolic estimate does not load it."""
 from __future__ import annotations
 
