@@ -122,6 +122,31 @@ def test_onnx_export_imports_to_the_same_ops(tmp_path):
     assert w_onnx.producers() == w_torch.producers()      # the same data-flow graph from node names
 
 
+def test_onnx_keeps_a_read_that_another_read_also_reads(tmp_path):
+    """A diamond (y = a(x); z = b(y); relu(y + z)): the add reads both a and b in both importers (only the
+    erf form of GELU, x * 0.5 * (1 + erf(x / sqrt 2)), drops x for the GELU that reads it)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from hwsim.workload.importers.torch_import import from_module
+    nn = torch.nn
+
+    class Diamond(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 8)
+
+        def forward(self, x):
+            y = self.a(x)
+            return torch.relu(y + self.b(y))
+
+    model = Diamond().eval()
+    f = tmp_path / "diamond.onnx"
+    torch.onnx.export(model, (torch.zeros(1, 4, 8),), str(f), dynamo=False, opset_version=17)
+    w_onnx, w_torch = load_workload(str(f)), from_module(model, (4, 8))
+    assert {op.name: op.reads for op in w_torch}["add"] == ("a", "b")
+    assert [(op.name, op.reads) for op in w_onnx] == [(op.name, op.reads) for op in w_torch]
+
+
 def test_module_data_flow_follows_the_tensors():
     """Each op reads the ops whose outputs reach it through views, folded biases and concatenations: Q.K^T reads the
     qkv projection, A.V the softmax and qkv (V), the residual add the projection and the block input (the patch

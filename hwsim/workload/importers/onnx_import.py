@@ -173,14 +173,18 @@ def from_onnx(path: str | Path, *, batch: int | None = None, **_ignored) -> Work
         elif t == "ReduceMean":
             emit(Eltwise, node, "mean", n=prod(shape(ins[0])), op="mean")
     src: dict[str, tuple[str, ...]] = {}     # tensor name -> the ops that produced it (Op.reads)
+    erf_gelu: dict[str, tuple[str, ...]] = {}   # GELU lowered from an Erf node -> what it reads
     for node in g.node:
         before = len(ops)
         lower(node)
         reads = tuple(dict.fromkeys(n for i in node.input for n in src.get(i, ())))
-        direct = {n for op in ops if op.name in reads for n in op.reads}
-        reads = tuple(n for n in reads if n not in direct)   # x * 0.5 * (1 + erf(x)): reads the GELU, not its input
+        if node.op_type == "Mul":   # x * 0.5 * (1 + erf(x / sqrt 2)): the product reads the GELU, not x as well
+            gelu_in = {n for r in reads for n in erf_gelu.get(r, ())}
+            reads = tuple(n for n in reads if n not in gelu_in)
         if len(ops) > before:
             ops[-1] = replace(ops[-1], reads=reads)
+            if node.op_type == "Erf":
+                erf_gelu[ops[-1].name] = reads
             reads = (ops[-1].name,)
         for o in node.output:
             src[o] = reads
