@@ -242,6 +242,26 @@ def from_timm(model_name: str, *, batch: int = 1, image_size: int | None = None,
 
 # ------------------------------------------------------------------ cross-check (hwsim validate)
 
+#: The timm models whose imported MACs the cross-check compares: (timm name, zoo name).
+TIMM_CASES = (("vit_base_patch16_224", "vit-b16"), ("swin_tiny_patch4_window7_224", "swin-t"),
+              ("resnet18", "resnet18"))
+
+
+def flop_counter_macs(model_name: str) -> int:
+    """MACs of one forward pass of the timm model ``model_name`` (created on the meta device, batch 1,
+    3 x 224 x 224) as PyTorch's own FLOP counter (``torch.utils.flop_counter.FlopCounterMode``) counts
+    them: its FLOPs / 2. Needs torch and timm."""
+    import timm
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    with torch.device("meta"):
+        model = timm.create_model(model_name)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(1, 3, 224, 224, device="meta"))
+    return counter.get_total_flops() // 2
+
+
 def register_checks() -> None:
     from hwsim.validation import Tally, check
 
@@ -249,20 +269,10 @@ def register_checks() -> None:
            compares="MACs of timm:vit_base_patch16_224, swin_tiny, resnet18 = FLOP counter / 2 = the zoo model",
            full=True, requires=("torch", "timm"))
     def timm_import():
-        import timm
-        import torch
-        from torch.utils.flop_counter import FlopCounterMode
-
         from hwsim.workload.load import load_workload
         t = Tally()
-        for name, zoo in (("vit_base_patch16_224", "vit-b16"), ("swin_tiny_patch4_window7_224", "swin-t"),
-                          ("resnet18", "resnet18")):
-            with torch.device("meta"):
-                model = timm.create_model(name)
-            counter = FlopCounterMode(display=False)
-            with counter, torch.no_grad():
-                model(torch.zeros(1, 3, 224, 224, device="meta"))
+        for name, zoo in TIMM_CASES:
             imported = load_workload(f"timm:{name}").macs
-            t.exact(name, imported, counter.get_total_flops() // 2, "MACs vs FLOP counter / 2")
+            t.exact(name, imported, flop_counter_macs(name), "MACs vs FLOP counter / 2")
             t.exact(name, imported, load_workload(zoo).macs, f"MACs vs the zoo's {zoo}")
         return t.outcome()
