@@ -11,8 +11,8 @@ double buffering, overlap of transfers with compute and bandwidth stalls all com
 
 Backends describe an op as a :class:`TaskBlock` (struct of arrays, dependencies by local index, or
 :data:`PREV` for "after the previous op has finished"); :class:`TaskGraph` concatenates blocks and
-:func:`schedule` runs the rule above in one pass (numba), dependencies always pointing backwards.
-A block may use any number of resources and give each task any number of dependencies (the width of
+its ``schedule`` runs the rule above in one pass (numba for large graphs), dependencies always pointing
+backwards. A block may use any number of resources and give each task any number of dependencies (the width of
 its ``deps`` array); blocks of different widths are padded to the widest when scheduled. An op whose
 tasks are runs of identical groups (a GEMM's folds) may instead be a ``hwsim.engine_runs.RunBlock``:
 memory and time bounded by the number of distinct groups, not of tasks, the same schedule in closed
@@ -71,20 +71,9 @@ def single_task_block(resource: str, ticks: int, label: str = "compute") -> Task
 
 
 def _schedule_range(res, cycles, deps, start, end, free, lo, hi):
-    """The rule of the module docstring over tasks ``lo..hi-1``, in place (``free``: per resource)."""
-    for i in range(lo, hi):
-        t = free[res[i]]
-        for j in range(deps.shape[1]):
-            d = deps[i, j]
-            if d >= 0 and end[d] > t:
-                t = end[d]
-        start[i] = t
-        end[i] = t + cycles[i]
-        free[res[i]] = end[i]
-
-
-def _schedule_range_lists(res, cycles, deps, start, end, free, lo, hi):
-    """:func:`_schedule_range` on Python lists (faster than numpy element access without numba)."""
+    """The rule of the module docstring over tasks ``lo..hi-1``, in place (``free``: per resource). Run as
+    plain Python on lists for small graphs (faster than numpy element access) and compiled by
+    :func:`_compiled` on arrays (``deps`` 2-D) for large ones."""
     for i in range(lo, hi):
         r = res[i]
         t = free[r]
@@ -104,16 +93,9 @@ def _compiled():
     return njit(cache=True)(_schedule_range)
 
 
-def _schedule(res, cycles, deps, n_res):
-    """(start, end) ticks of every task: the rule of the module docstring in one compiled pass."""
-    n = res.shape[0]
-    start, end = np.empty(n, np.int64), np.empty(n, np.int64)
-    _compiled()(res, cycles, deps, start, end, np.zeros(n_res, np.int64), 0, n)
-    return start, end
-
-
 def schedule_reference(res, cycles, deps, n_res):
-    """Plain-Python twin of the numba scheduler (kept for tests)."""
+    """The rule of the module docstring written independently of the engine's loop (a max over a list per
+    task): a block's own schedule for backends (optical4f's ideal latency) and the tests' oracle."""
     start, end, free = [], [], [0] * n_res
     for i in range(len(res)):
         t = max([free[res[i]]] + [end[d] for d in deps[i] if d >= 0])
@@ -221,7 +203,7 @@ class TaskGraph:
             loop, args = _compiled(), (res, cycles, deps, start, end, free)
         else:       # plain Python on lists: no numba import for small graphs
             start, end, free = [0] * n, [0] * n, [0] * len(self.resources)
-            loop, args = _schedule_range_lists, (res.tolist(), cycles.tolist(), deps.tolist(), start, end, free)
+            loop, args = _schedule_range, (res.tolist(), cycles.tolist(), deps.tolist(), start, end, free)
         for lo, hi, runs in self._segments:
             if runs is None:
                 loop(*args, lo, hi)
