@@ -20,7 +20,6 @@ form; the :class:`Timeline` then holds one row per leaf task with its execution 
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -125,8 +124,13 @@ class TaskGraph:
     def add_block(self, block) -> None:
         """Append one op: a :class:`TaskBlock`, or a ``hwsim.engine_runs.RunBlock`` (runs of identical task
         groups: one timeline row per leaf task with its execution count, scheduled in closed form)."""
-        if not isinstance(block, TaskBlock):
-            return self._add_runs(block)
+        if isinstance(block, TaskBlock):
+            self._add_tasks(block)
+        else:
+            self._add_runs(block)
+
+    def _add_tasks(self, block: TaskBlock) -> list[int]:
+        """Append a :class:`TaskBlock`; returns the op's last task on each resource (task ids, ascending)."""
         n = len(block)
         rmap = np.array([self._index(self.resources, r) for r in block.resource], dtype=np.int64)
         lmap = np.array([self._index(self.labels, l) for l in block.labels] or [0], dtype=np.int64)
@@ -162,6 +166,7 @@ class TaskGraph:
         self.op_task_range.append((base, base + n))
         self._n += n + 1
         self._prev_sync = base + n
+        return [e + base for e in exits]
 
     def _add_runs(self, block) -> None:
         from hwsim.engine_runs import compile_block
@@ -186,16 +191,28 @@ class TaskGraph:
             names.append(name)
         return names.index(name)
 
-    def schedule(self) -> "Timeline":
+    def _columns(self) -> list:
+        """The blocks' task columns concatenated in program order: res, cycles and deps (int64; deps is
+        (tasks, width of the widest block), padded with NONE), energy_pj, dram_bytes, label and count."""
         width = max([p[2].shape[1] for p in self._parts] or [1])
         parts = [p if p[2].shape[1] == width else
                  (*p[:2], np.pad(p[2], ((0, 0), (0, width - p[2].shape[1])), constant_values=NONE), *p[3:])
                  for p in self._parts]
         cols = [np.concatenate(c) for c in zip(*parts)] if parts else [np.zeros(0, np.int64)] * 7
         res, cycles, deps = (np.ascontiguousarray(c, dtype=np.int64) for c in cols[:3])
-        deps = deps.reshape(-1, width)
         if (cycles < 0).any():
             raise ValueError("task durations must be >= 0 cycles")
+        return [res, cycles, deps.reshape(-1, width), cols[3], cols[4], cols[5].astype(np.int64),
+                cols[6].astype(np.int64)]
+
+    def schedule(self) -> "Timeline":
+        res, cycles, deps, energy_pj, dram_bytes, label, count = self._columns()
+        start, end = self._times(res, cycles, deps)
+        return Timeline(tuple(self.resources), tuple(self.labels), res, cycles, np.asarray(start, np.int64),
+                        np.asarray(end, np.int64), energy_pj, dram_bytes, label, tuple(self.op_task_range), count)
+
+    def _times(self, res, cycles, deps):
+        """(start, end) of every task: the rule of the module docstring in program order (runs in closed form)."""
         n = len(res)
         flat = sum(hi - lo for lo, hi, plan in self._segments if plan is None)
         if flat > PYTHON_TASKS:
@@ -216,9 +233,7 @@ class TaskGraph:
             for i, row in enumerate(plan.rows):
                 start[lo + i], end[lo + i] = row[5], row[6]
             start[hi - 1] = end[hi - 1] = free[0] = block_end
-        return Timeline(tuple(self.resources), tuple(self.labels), res, cycles, np.asarray(start, np.int64),
-                        np.asarray(end, np.int64), cols[3], cols[4], cols[5].astype(np.int64),
-                        tuple(self.op_task_range), cols[6].astype(np.int64))
+        return start, end
 
 
 @dataclass(frozen=True)
@@ -355,7 +370,8 @@ class DataflowGraph(TaskGraph):
     ``producers`` (every resource's last task of each; ``()``: the op reads nothing earlier and starts at 0),
     or, with ``producers=None`` (the workload does not say), at the previous op's completion, which is the
     completion of every op before it (ops complete in program order: each op's zero-tick sync task follows the
-    previous one's), as in :class:`TaskGraph`.
+    previous one's), as in :class:`TaskGraph`. Blocks are :class:`TaskBlock` s (tasks served one by one); a
+    ``RunBlock`` (runs of tasks in closed form, program order only) raises TypeError.
 
     Resources: tasks of one op on one resource keep the block's order. Across ops, a resource serves ops in
     program order (the block order), as in :class:`TaskGraph`, unless it is named in ``queued``: a queued
@@ -379,9 +395,12 @@ class DataflowGraph(TaskGraph):
 
     def add_block(self, block: TaskBlock, producers: tuple[int, ...] | None = None) -> None:
         base, prev_sync, op = self._n, self._prev_sync, len(self._exits)
+        if not isinstance(block, TaskBlock):
+            raise TypeError(f"op {op}: data-flow issue serves tasks one by one in ready order; a "
+                            f"{type(block).__name__} (runs of tasks in closed form) needs TaskGraph")
         if producers is not None and any(not 0 <= p < op for p in producers):
             raise ValueError(f"op {op}: producers {producers} must be earlier ops")
-        super().add_block(block)
+        exits = self._add_tasks(block)
         entry = [prev_sync] if producers is None else sorted({e for p in producers for e in self._exits[p]})
         entry = [e for e in entry if e >= 0]
         for row in block.deps.tolist():
@@ -389,8 +408,6 @@ class DataflowGraph(TaskGraph):
             if PREV in row:
                 deps += entry
             self._deps.append(deps)
-        exits = [int(np.flatnonzero(block.res == r)[-1]) + base for r in range(len(block.resource))
-                 if (block.res == r).any()]
         self._deps.append(exits)                # the sync task
         self._exits.append(exits or [base + len(block)])
 
@@ -400,7 +417,7 @@ class DataflowGraph(TaskGraph):
         across ops for every resource not queued (the sync resource included). ``res``: the resource column
         (computed when not given)."""
         if res is None:
-            res = TaskGraph.schedule(self).res
+            res = self._columns()[0]
         queued = {self.resources.index(r) for r in self.queued if r in self.resources and r != self.SYNC}
         op_of = np.empty(len(res), np.int64)
         for i, (lo, hi) in enumerate(self.op_task_range):
@@ -416,8 +433,6 @@ class DataflowGraph(TaskGraph):
             out.append(deps)
         return out
 
-    def schedule(self) -> "Timeline":
-        timeline = TaskGraph.schedule(self)       # the task columns (and the program-order schedule, replaced)
-        start, end = schedule_ready_order(timeline.res, timeline.cycles, self.dependencies(timeline.res),
-                                          len(self.resources))
-        return dataclasses.replace(timeline, start=start, end=end)
+    def _times(self, res, cycles, deps):
+        """(start, end) of every task in ready order (:func:`schedule_ready_order` on :meth:`dependencies`)."""
+        return schedule_ready_order(res, cycles, self.dependencies(res), len(self.resources))

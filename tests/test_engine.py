@@ -196,6 +196,13 @@ def test_producers_must_be_earlier_ops():
         g.add_block(make_block(["array"], [("array", 1, [PREV], "x")]), (1,))
 
 
+def test_dataflow_issue_rejects_run_blocks_by_name():
+    """Ready-order issue serves tasks one by one; a RunBlock's rows are runs of tasks (TaskGraph only)."""
+    from hwsim.engine_runs import Group, Run, RunBlock
+    g = DataflowGraph()
+    with pytest.raises(TypeError, match="RunBlock"):
+        g.add_block(RunBlock(("array",), ("x",), (Run((Group((0,), (1,), ((PREV,),), (0,), (0.0,)),), 2),)))
+
 
 def test_ready_order_serves_each_resource_by_ready_time_then_index_without_idling():
     """The whole definition of schedule_ready_order, checked on random graphs: per resource, tasks in order of
