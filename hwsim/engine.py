@@ -249,11 +249,7 @@ class Timeline:
     dram_bytes: np.ndarray
     label: np.ndarray
     op_ranges: tuple[tuple[int, int], ...]
-    count: np.ndarray | None = None   # executions of each row (a run of identical tasks is one row); None: 1
-
-    @property
-    def counts(self) -> np.ndarray:
-        return np.ones(len(self.res), np.int64) if self.count is None else self.count
+    count: np.ndarray   # executions of each row (a run of identical tasks is one row)
 
     @property
     def makespan(self) -> int:
@@ -268,7 +264,7 @@ class Timeline:
             return 0
         lo, hi = (0, len(self.res)) if i is None else self.op_ranges[i]
         mask = self.res[lo:hi] == self.resources.index(resource)
-        return int((self.cycles[lo:hi] * self.counts[lo:hi])[mask].sum())
+        return int((self.cycles[lo:hi] * self.count[lo:hi])[mask].sum())
 
     def to_chrome_trace(self, path: str | Path, tick_s: float, op_names: list[str] | None = None,
                         detail: str = "op") -> None:
@@ -293,8 +289,8 @@ class Timeline:
             if len(sel):
                 starts = np.minimum.reduceat(self.start[sel], first)
                 ends = np.maximum.reduceat(self.end[sel], first)
-                busy = np.add.reduceat(self.cycles[sel] * self.counts[sel], first)
-                count = np.add.reduceat(self.counts[sel], first)
+                busy = np.add.reduceat(self.cycles[sel] * self.count[sel], first)
+                count = np.add.reduceat(self.count[sel], first)
                 for j, k in enumerate(first.tolist()):
                     i = sel[k]
                     op = op_names[op_of[i]] if op_names else str(op_of[i])
@@ -306,18 +302,14 @@ class Timeline:
             return
         if detail != "task":
             raise ValueError(f"trace detail {detail!r}: allowed: op, task")
-        counts = self.counts
         for i in np.flatnonzero(keep).tolist():
             op = op_names[op_of[i]] if op_names else str(op_of[i])
-            if counts[i] == 1:
-                events.append({"name": f"{op}:{self.labels[self.label[i]]}", "ph": "X", "pid": 0,
-                               "tid": int(self.res[i]), "ts": float(self.start[i] * us),
-                               "dur": float(self.cycles[i] * us), "args": {"op": op, "cycles": int(self.cycles[i])}})
-            else:   # a run of identical tasks: one event from its first start to its last end
-                events.append({"name": f"{op}:{self.labels[self.label[i]]} x{counts[i]}", "ph": "X", "pid": 0,
-                               "tid": int(self.res[i]), "ts": float(self.start[i] * us),
-                               "dur": float((self.end[i] - self.start[i]) * us),
-                               "args": {"op": op, "cycles": int(self.cycles[i]), "count": int(counts[i])}})
+            n = int(self.count[i])    # a run of identical tasks (n > 1): one event from its first start to its last end
+            run = {"count": n} if n > 1 else {}
+            events.append({"name": f"{op}:{self.labels[self.label[i]]}" + (f" x{n}" if n > 1 else ""), "ph": "X",
+                           "pid": 0, "tid": int(self.res[i]), "ts": float(self.start[i] * us),
+                           "dur": float((self.end[i] - self.start[i]) * us),
+                           "args": {"op": op, "cycles": int(self.cycles[i]), **run}})
         with open(path, "w") as f:
             json.dump({"traceEvents": events, "displayTimeUnit": "ns"}, f)
 

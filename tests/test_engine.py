@@ -270,7 +270,7 @@ def test_a_run_of_a_million_groups_is_one_row_with_its_count(tmp_path):
     g = TaskGraph()
     g.add_block(RunBlock(("dram", "array"), ("load", "compute"), (Run((fold,), 1_000_000),)))
     t = g.schedule()
-    assert len(t.res) == 3 and t.counts.tolist() == [1_000_000, 1_000_000, 1]
+    assert len(t.res) == 3 and t.count.tolist() == [1_000_000, 1_000_000, 1]
     # loads every 3 ticks, each compute 5 ticks after its load ends but behind the previous compute
     assert t.op_end(0) == 3 + 5 * 1_000_000 and t.busy_cycles("dram") == 3_000_000
     t.to_chrome_trace(tmp_path / "t.json", tick_s=1e-9, detail="task")
