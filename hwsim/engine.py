@@ -175,12 +175,13 @@ class TaskGraph:
         lmap = np.array([self._index(self.labels, l) for l in block.labels] or [0], dtype=np.int64)
         rows = plan.rows
         n, base = len(rows), self._n
-        col = lambda k, dt: np.array([r[k] for r in rows] + [0], dtype=dt)
-        self._parts.append((
-            np.append(rmap[col(0, np.int64)[:n]], 0), col(1, np.int64), np.full((n + 1, 1), NONE, np.int64),
-            np.zeros(n + 1), col(4, float), np.append(lmap[col(3, np.int64)[:n]], 0), np.append(col(2, np.int64)[:n], 1),
+        col = lambda k, dt: np.array([r[k] for r in rows], dtype=dt)
+        self._parts.append((          # each column, then the op's sync task (count 1)
+            np.append(rmap[col(0, np.int64)], 0), np.append(col(1, np.int64), 0), np.full((n + 1, 1), NONE, np.int64),
+            np.zeros(n + 1), np.append(col(4, float), 0.0), np.append(lmap[col(3, np.int64)], 0),
+            np.append(col(2, np.int64), 1),
         ))
-        self._segments.append((base, base + n + 1, (plan, rmap, self._prev_sync)))
+        self._segments.append((base, base + n + 1, (plan, rmap)))
         self.op_task_range.append((base, base + n))
         self._n += n + 1
         self._prev_sync = base + n
@@ -225,8 +226,8 @@ class TaskGraph:
             if runs is None:
                 loop(*args, lo, hi)
                 continue
-            plan, rmap, prev_sync = runs
-            prev_end = int(end[prev_sync]) if prev_sync >= 0 else 0
+            plan, rmap = runs
+            prev_end = int(end[lo - 1]) if lo else 0      # the previous op's sync task
             out, block_end = plan.schedule([int(free[r]) for r in rmap], prev_end)
             for r, f in zip(rmap.tolist(), out):
                 free[r] = f
