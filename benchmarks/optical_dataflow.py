@@ -32,7 +32,7 @@ def makespan_s(graph, blocks, producers, tick_s) -> tuple[float, float]:
 def main() -> None:
     b = backend("optical4f")
     makespan_s(TaskGraph(), [b.lower(load_workload("vgg16-cifar10").ops[0], load_hardware("convshare-4f"))[0]],
-               [False], 1.0)                                 # load the compiled scheduler before timing
+               [False], 1.0)     # warm up before timing (these graphs, < PYTHON_TASKS tasks, never load numba)
     print("| workload | batch | hardware | program order | data flow, co-processor in program order | "
           "data flow, co-processor queued (the backend) | gain | schedule time, DataflowGraph / TaskGraph |")
     print("|---|---|---|---|---|---|---|---|")

@@ -11,8 +11,8 @@ double buffering, overlap of transfers with compute and bandwidth stalls all com
 
 Backends describe an op as a :class:`TaskBlock` (struct of arrays, dependencies by local index, or
 :data:`PREV` for "after the previous op has finished"); :class:`TaskGraph` concatenates blocks and
-:func:`schedule` runs the rule above in one pass (numba), dependencies always pointing backwards.
-A block may use any number of resources and give each task any number of dependencies (the width of
+its ``schedule`` runs the rule above in one pass (numba for large graphs), dependencies always pointing
+backwards. A block may use any number of resources and give each task any number of dependencies (the width of
 its ``deps`` array); blocks of different widths are padded to the widest when scheduled. An op whose
 tasks are runs of identical groups (a GEMM's folds) may instead be a ``hwsim.engine_runs.RunBlock``:
 memory and time bounded by the number of distinct groups, not of tasks, the same schedule in closed
@@ -20,7 +20,6 @@ form; the :class:`Timeline` then holds one row per leaf task with its execution 
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -71,20 +70,9 @@ def single_task_block(resource: str, ticks: int, label: str = "compute") -> Task
 
 
 def _schedule_range(res, cycles, deps, start, end, free, lo, hi):
-    """The rule of the module docstring over tasks ``lo..hi-1``, in place (``free``: per resource)."""
-    for i in range(lo, hi):
-        t = free[res[i]]
-        for j in range(deps.shape[1]):
-            d = deps[i, j]
-            if d >= 0 and end[d] > t:
-                t = end[d]
-        start[i] = t
-        end[i] = t + cycles[i]
-        free[res[i]] = end[i]
-
-
-def _schedule_range_lists(res, cycles, deps, start, end, free, lo, hi):
-    """:func:`_schedule_range` on Python lists (faster than numpy element access without numba)."""
+    """The rule of the module docstring over tasks ``lo..hi-1``, in place (``free``: per resource). Run as
+    plain Python on lists for small graphs (faster than numpy element access) and compiled by
+    :func:`_compiled` on arrays (``deps`` 2-D) for large ones."""
     for i in range(lo, hi):
         r = res[i]
         t = free[r]
@@ -104,16 +92,9 @@ def _compiled():
     return njit(cache=True)(_schedule_range)
 
 
-def _schedule(res, cycles, deps, n_res):
-    """(start, end) ticks of every task: the rule of the module docstring in one compiled pass."""
-    n = res.shape[0]
-    start, end = np.empty(n, np.int64), np.empty(n, np.int64)
-    _compiled()(res, cycles, deps, start, end, np.zeros(n_res, np.int64), 0, n)
-    return start, end
-
-
 def schedule_reference(res, cycles, deps, n_res):
-    """Plain-Python twin of the numba scheduler (kept for tests)."""
+    """The rule of the module docstring written independently of the engine's loop (a max over a list per
+    task): a block's own schedule for backends (optical4f's ideal latency) and the tests' oracle."""
     start, end, free = [], [], [0] * n_res
     for i in range(len(res)):
         t = max([free[res[i]]] + [end[d] for d in deps[i] if d >= 0])
@@ -143,8 +124,13 @@ class TaskGraph:
     def add_block(self, block) -> None:
         """Append one op: a :class:`TaskBlock`, or a ``hwsim.engine_runs.RunBlock`` (runs of identical task
         groups: one timeline row per leaf task with its execution count, scheduled in closed form)."""
-        if not isinstance(block, TaskBlock):
-            return self._add_runs(block)
+        if isinstance(block, TaskBlock):
+            self._add_tasks(block)
+        else:
+            self._add_runs(block)
+
+    def _add_tasks(self, block: TaskBlock) -> list[int]:
+        """Append a :class:`TaskBlock`; returns the op's last task on each resource (task ids, ascending)."""
         n = len(block)
         rmap = np.array([self._index(self.resources, r) for r in block.resource], dtype=np.int64)
         lmap = np.array([self._index(self.labels, l) for l in block.labels] or [0], dtype=np.int64)
@@ -180,6 +166,7 @@ class TaskGraph:
         self.op_task_range.append((base, base + n))
         self._n += n + 1
         self._prev_sync = base + n
+        return [e + base for e in exits]
 
     def _add_runs(self, block) -> None:
         from hwsim.engine_runs import compile_block
@@ -188,12 +175,13 @@ class TaskGraph:
         lmap = np.array([self._index(self.labels, l) for l in block.labels] or [0], dtype=np.int64)
         rows = plan.rows
         n, base = len(rows), self._n
-        col = lambda k, dt: np.array([r[k] for r in rows] + [0], dtype=dt)
-        self._parts.append((
-            np.append(rmap[col(0, np.int64)[:n]], 0), col(1, np.int64), np.full((n + 1, 1), NONE, np.int64),
-            np.zeros(n + 1), col(4, float), np.append(lmap[col(3, np.int64)[:n]], 0), np.append(col(2, np.int64)[:n], 1),
+        col = lambda k, dt: np.array([r[k] for r in rows], dtype=dt)
+        self._parts.append((          # each column, then the op's sync task (count 1)
+            np.append(rmap[col(0, np.int64)], 0), np.append(col(1, np.int64), 0), np.full((n + 1, 1), NONE, np.int64),
+            np.zeros(n + 1), np.append(col(4, float), 0.0), np.append(lmap[col(3, np.int64)], 0),
+            np.append(col(2, np.int64), 1),
         ))
-        self._segments.append((base, base + n + 1, (plan, rmap, self._prev_sync)))
+        self._segments.append((base, base + n + 1, (plan, rmap)))
         self.op_task_range.append((base, base + n))
         self._n += n + 1
         self._prev_sync = base + n
@@ -204,16 +192,28 @@ class TaskGraph:
             names.append(name)
         return names.index(name)
 
-    def schedule(self) -> "Timeline":
+    def _columns(self) -> list:
+        """The blocks' task columns concatenated in program order: res, cycles and deps (int64; deps is
+        (tasks, width of the widest block), padded with NONE), energy_pj, dram_bytes, label and count."""
         width = max([p[2].shape[1] for p in self._parts] or [1])
         parts = [p if p[2].shape[1] == width else
                  (*p[:2], np.pad(p[2], ((0, 0), (0, width - p[2].shape[1])), constant_values=NONE), *p[3:])
                  for p in self._parts]
         cols = [np.concatenate(c) for c in zip(*parts)] if parts else [np.zeros(0, np.int64)] * 7
         res, cycles, deps = (np.ascontiguousarray(c, dtype=np.int64) for c in cols[:3])
-        deps = deps.reshape(-1, width)
         if (cycles < 0).any():
             raise ValueError("task durations must be >= 0 cycles")
+        return [res, cycles, deps.reshape(-1, width), cols[3], cols[4], cols[5].astype(np.int64),
+                cols[6].astype(np.int64)]
+
+    def schedule(self) -> "Timeline":
+        res, cycles, deps, energy_pj, dram_bytes, label, count = self._columns()
+        start, end = self._times(res, cycles, deps)
+        return Timeline(tuple(self.resources), tuple(self.labels), res, cycles, np.asarray(start, np.int64),
+                        np.asarray(end, np.int64), energy_pj, dram_bytes, label, tuple(self.op_task_range), count)
+
+    def _times(self, res, cycles, deps):
+        """(start, end) of every task: the rule of the module docstring in program order (runs in closed form)."""
         n = len(res)
         flat = sum(hi - lo for lo, hi, plan in self._segments if plan is None)
         if flat > PYTHON_TASKS:
@@ -221,22 +221,20 @@ class TaskGraph:
             loop, args = _compiled(), (res, cycles, deps, start, end, free)
         else:       # plain Python on lists: no numba import for small graphs
             start, end, free = [0] * n, [0] * n, [0] * len(self.resources)
-            loop, args = _schedule_range_lists, (res.tolist(), cycles.tolist(), deps.tolist(), start, end, free)
+            loop, args = _schedule_range, (res.tolist(), cycles.tolist(), deps.tolist(), start, end, free)
         for lo, hi, runs in self._segments:
             if runs is None:
                 loop(*args, lo, hi)
                 continue
-            plan, rmap, prev_sync = runs
-            prev_end = int(end[prev_sync]) if prev_sync >= 0 else 0
+            plan, rmap = runs
+            prev_end = int(end[lo - 1]) if lo else 0      # the previous op's sync task
             out, block_end = plan.schedule([int(free[r]) for r in rmap], prev_end)
             for r, f in zip(rmap.tolist(), out):
                 free[r] = f
             for i, row in enumerate(plan.rows):
                 start[lo + i], end[lo + i] = row[5], row[6]
             start[hi - 1] = end[hi - 1] = free[0] = block_end
-        return Timeline(tuple(self.resources), tuple(self.labels), res, cycles, np.asarray(start, np.int64),
-                        np.asarray(end, np.int64), cols[3], cols[4], cols[5].astype(np.int64),
-                        tuple(self.op_task_range), cols[6].astype(np.int64))
+        return start, end
 
 
 @dataclass(frozen=True)
@@ -252,11 +250,7 @@ class Timeline:
     dram_bytes: np.ndarray
     label: np.ndarray
     op_ranges: tuple[tuple[int, int], ...]
-    count: np.ndarray | None = None   # executions of each row (a run of identical tasks is one row); None: 1
-
-    @property
-    def counts(self) -> np.ndarray:
-        return np.ones(len(self.res), np.int64) if self.count is None else self.count
+    count: np.ndarray   # executions of each row (a run of identical tasks is one row)
 
     @property
     def makespan(self) -> int:
@@ -271,7 +265,7 @@ class Timeline:
             return 0
         lo, hi = (0, len(self.res)) if i is None else self.op_ranges[i]
         mask = self.res[lo:hi] == self.resources.index(resource)
-        return int((self.cycles[lo:hi] * self.counts[lo:hi])[mask].sum())
+        return int((self.cycles[lo:hi] * self.count[lo:hi])[mask].sum())
 
     def to_chrome_trace(self, path: str | Path, tick_s: float, op_names: list[str] | None = None,
                         detail: str = "op") -> None:
@@ -296,8 +290,8 @@ class Timeline:
             if len(sel):
                 starts = np.minimum.reduceat(self.start[sel], first)
                 ends = np.maximum.reduceat(self.end[sel], first)
-                busy = np.add.reduceat(self.cycles[sel] * self.counts[sel], first)
-                count = np.add.reduceat(self.counts[sel], first)
+                busy = np.add.reduceat(self.cycles[sel] * self.count[sel], first)
+                count = np.add.reduceat(self.count[sel], first)
                 for j, k in enumerate(first.tolist()):
                     i = sel[k]
                     op = op_names[op_of[i]] if op_names else str(op_of[i])
@@ -309,18 +303,14 @@ class Timeline:
             return
         if detail != "task":
             raise ValueError(f"trace detail {detail!r}: allowed: op, task")
-        counts = self.counts
         for i in np.flatnonzero(keep).tolist():
             op = op_names[op_of[i]] if op_names else str(op_of[i])
-            if counts[i] == 1:
-                events.append({"name": f"{op}:{self.labels[self.label[i]]}", "ph": "X", "pid": 0,
-                               "tid": int(self.res[i]), "ts": float(self.start[i] * us),
-                               "dur": float(self.cycles[i] * us), "args": {"op": op, "cycles": int(self.cycles[i])}})
-            else:   # a run of identical tasks: one event from its first start to its last end
-                events.append({"name": f"{op}:{self.labels[self.label[i]]} x{counts[i]}", "ph": "X", "pid": 0,
-                               "tid": int(self.res[i]), "ts": float(self.start[i] * us),
-                               "dur": float((self.end[i] - self.start[i]) * us),
-                               "args": {"op": op, "cycles": int(self.cycles[i]), "count": int(counts[i])}})
+            n = int(self.count[i])    # a run of identical tasks (n > 1): one event from its first start to its last end
+            run = {"count": n} if n > 1 else {}
+            events.append({"name": f"{op}:{self.labels[self.label[i]]}" + (f" x{n}" if n > 1 else ""), "ph": "X",
+                           "pid": 0, "tid": int(self.res[i]), "ts": float(self.start[i] * us),
+                           "dur": float((self.end[i] - self.start[i]) * us),
+                           "args": {"op": op, "cycles": int(self.cycles[i]), **run}})
         with open(path, "w") as f:
             json.dump({"traceEvents": events, "displayTimeUnit": "ns"}, f)
 
@@ -373,7 +363,8 @@ class DataflowGraph(TaskGraph):
     ``producers`` (every resource's last task of each; ``()``: the op reads nothing earlier and starts at 0),
     or, with ``producers=None`` (the workload does not say), at the previous op's completion, which is the
     completion of every op before it (ops complete in program order: each op's zero-tick sync task follows the
-    previous one's), as in :class:`TaskGraph`.
+    previous one's), as in :class:`TaskGraph`. Blocks are :class:`TaskBlock` s (tasks served one by one); a
+    ``RunBlock`` (runs of tasks in closed form, program order only) raises TypeError.
 
     Resources: tasks of one op on one resource keep the block's order. Across ops, a resource serves ops in
     program order (the block order), as in :class:`TaskGraph`, unless it is named in ``queued``: a queued
@@ -397,9 +388,12 @@ class DataflowGraph(TaskGraph):
 
     def add_block(self, block: TaskBlock, producers: tuple[int, ...] | None = None) -> None:
         base, prev_sync, op = self._n, self._prev_sync, len(self._exits)
+        if not isinstance(block, TaskBlock):
+            raise TypeError(f"op {op}: data-flow issue serves tasks one by one in ready order; a "
+                            f"{type(block).__name__} (runs of tasks in closed form) needs TaskGraph")
         if producers is not None and any(not 0 <= p < op for p in producers):
             raise ValueError(f"op {op}: producers {producers} must be earlier ops")
-        super().add_block(block)
+        exits = self._add_tasks(block)
         entry = [prev_sync] if producers is None else sorted({e for p in producers for e in self._exits[p]})
         entry = [e for e in entry if e >= 0]
         for row in block.deps.tolist():
@@ -407,8 +401,6 @@ class DataflowGraph(TaskGraph):
             if PREV in row:
                 deps += entry
             self._deps.append(deps)
-        exits = [int(np.flatnonzero(block.res == r)[-1]) + base for r in range(len(block.resource))
-                 if (block.res == r).any()]
         self._deps.append(exits)                # the sync task
         self._exits.append(exits or [base + len(block)])
 
@@ -418,7 +410,7 @@ class DataflowGraph(TaskGraph):
         across ops for every resource not queued (the sync resource included). ``res``: the resource column
         (computed when not given)."""
         if res is None:
-            res = TaskGraph.schedule(self).res
+            res = self._columns()[0]
         queued = {self.resources.index(r) for r in self.queued if r in self.resources and r != self.SYNC}
         op_of = np.empty(len(res), np.int64)
         for i, (lo, hi) in enumerate(self.op_task_range):
@@ -434,8 +426,6 @@ class DataflowGraph(TaskGraph):
             out.append(deps)
         return out
 
-    def schedule(self) -> "Timeline":
-        timeline = TaskGraph.schedule(self)       # the task columns (and the program-order schedule, replaced)
-        start, end = schedule_ready_order(timeline.res, timeline.cycles, self.dependencies(timeline.res),
-                                          len(self.resources))
-        return dataclasses.replace(timeline, start=start, end=end)
+    def _times(self, res, cycles, deps):
+        """(start, end) of every task in ready order (:func:`schedule_ready_order` on :meth:`dependencies`)."""
+        return schedule_ready_order(res, cycles, self.dependencies(res), len(self.resources))

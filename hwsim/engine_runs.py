@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NONE = -1   # empty dependency slot (as in hwsim.engine)
-PREV = -2   # the previous op's end (as in hwsim.engine)
+from hwsim.engine import NONE, PREV, TaskBlock   # hwsim.engine imports this module only when a RunBlock is added
+
 ABSENT = -1  # resource of an absent slot
 NEG = -(1 << 62)   # max-plus zero (-infinity); sums of two stay inside int64
 STEP_SLOTS = 256   # stretches of at most this many slots are stepped, longer runs jump by matrix powers
@@ -70,7 +70,6 @@ class RunBlock:
     def expand(self):
         """The equivalent flat ``hwsim.engine.TaskBlock`` (absent slots dropped, dependencies on them emptied).
         Memory grows with the expansion: for tests and small blocks."""
-        from hwsim.engine import TaskBlock
         flat: list = []
         _flatten(self.tree, flat)
         width = max([1] + [len(d) for _, _, d, _, _ in flat])

@@ -4,10 +4,20 @@ import json
 import numpy as np
 import pytest
 
-from hwsim.engine import (MAX_DEPS, NONE, PREV, DataflowGraph, TaskGraph, _schedule, make_block,
+import hwsim.engine
+from hwsim.engine import (MAX_DEPS, NONE, PREV, DataflowGraph, TaskBlock, TaskGraph, make_block,
                           schedule_ready_order, schedule_reference)
 
 
+@pytest.fixture(params=["python", "numba"])
+def both_loops(request, monkeypatch):
+    """Runs a test on both loops of TaskGraph.schedule: plain Python (graphs of at most PYTHON_TASKS flat
+    tasks) and compiled by numba (larger graphs; PYTHON_TASKS = 0 sends every graph with a flat task there)."""
+    if request.param == "numba":
+        monkeypatch.setattr(hwsim.engine, "PYTHON_TASKS", 0)
+
+
+@pytest.mark.usefixtures("both_loops")
 def test_in_order_per_resource_and_dependencies():
     g = TaskGraph()
     g.add_block(make_block(["dram", "array"], [
@@ -24,6 +34,7 @@ def test_in_order_per_resource_and_dependencies():
     assert t.op_end(0) == 25 and t.makespan == 25
 
 
+@pytest.mark.usefixtures("both_loops")
 def test_prev_waits_for_the_whole_previous_op():
     g = TaskGraph()
     g.add_block(make_block(["array"], [("array", 7, [PREV], "compute")]))
@@ -33,7 +44,8 @@ def test_prev_waits_for_the_whole_previous_op():
     assert [t.op_end(i) for i in range(3)] == [7, 11, 13]
 
 
-def test_numba_scheduler_equals_reference_on_random_graphs():
+@pytest.mark.usefixtures("both_loops")
+def test_scheduler_equals_reference_on_random_graphs():
     rng = np.random.default_rng(1)
     for _ in range(20):
         n = int(rng.integers(1, 300))
@@ -43,9 +55,11 @@ def test_numba_scheduler_equals_reference_on_random_graphs():
         for i in range(1, n):
             k = int(rng.integers(0, MAX_DEPS + 1))
             deps[i, :k] = rng.integers(0, i, k)
-        s1, e1 = _schedule(res, cyc, deps, 4)
+        g = TaskGraph()
+        g.add_block(TaskBlock(("r0", "r1", "r2", "r3"), res, cyc, deps))
+        t = g.schedule()
         s2, e2 = schedule_reference(res, cyc, deps, 4)
-        assert s1.tolist() == s2.tolist() and e1.tolist() == e2.tolist()
+        assert t.start[:n].tolist() == s2.tolist() and t.end[:n].tolist() == e2.tolist()
 
 
 def test_forward_dependency_is_rejected():
@@ -54,6 +68,7 @@ def test_forward_dependency_is_rejected():
         g.add_block(make_block(["array"], [("array", 1, [1], "x"), ("array", 1, [], "x")]))
 
 
+@pytest.mark.usefixtures("both_loops")
 def test_chrome_trace_has_one_event_per_nonempty_task(tmp_path):
     g = TaskGraph()
     g.add_block(make_block(["dram", "array"], [("dram", 10, [PREV], "load"), ("array", 5, [0], "compute")]))
@@ -64,6 +79,7 @@ def test_chrome_trace_has_one_event_per_nonempty_task(tmp_path):
     assert [(e["name"], e["ts"], e["dur"]) for e in events] == [("gemm:load", 0.0, 0.01), ("gemm:compute", 0.01, 0.005)]
 
 
+@pytest.mark.usefixtures("both_loops")
 def test_chrome_trace_per_op_spans_each_resource_with_its_busy_ticks(tmp_path):
     g = TaskGraph()
     g.add_block(make_block(["dram", "array"], [("dram", 10, [PREV], "load"), ("array", 5, [0], "compute"),
@@ -104,6 +120,7 @@ def _dataflow(blocks, producers, queued=()):
     return g
 
 
+@pytest.mark.usefixtures("both_loops")
 def test_dataflow_without_producers_or_queues_is_the_program_order_schedule():
     rng = np.random.default_rng(7)
     for _ in range(30):
@@ -149,6 +166,7 @@ def test_a_dependent_op_never_starts_before_its_producers_end(queued):
         assert t.makespan == t.op_end(len(blocks) - 1)
 
 
+@pytest.mark.usefixtures("both_loops")
 def test_a_queued_resource_serves_ready_work_first_and_an_independent_op_overlaps():
     """ln; v = a long optical task then its post-processing on the co-processor; qk reads only ln; av reads
     v and qk. Program order: qk waits behind v's post-processing, 5 + 100 + 7 + 20 + 3 = 135. With the
@@ -176,6 +194,14 @@ def test_producers_must_be_earlier_ops():
     g.add_block(make_block(["array"], [("array", 1, [PREV], "x")]))
     with pytest.raises(ValueError, match="earlier ops"):
         g.add_block(make_block(["array"], [("array", 1, [PREV], "x")]), (1,))
+
+
+def test_dataflow_issue_rejects_run_blocks_by_name():
+    """Ready-order issue serves tasks one by one; a RunBlock's rows are runs of tasks (TaskGraph only)."""
+    from hwsim.engine_runs import Group, Run, RunBlock
+    g = DataflowGraph()
+    with pytest.raises(TypeError, match="RunBlock"):
+        g.add_block(RunBlock(("array",), ("x",), (Run((Group((0,), (1,), ((PREV,),), (0,), (0.0,)),), 2),)))
 
 
 def test_ready_order_serves_each_resource_by_ready_time_then_index_without_idling():
@@ -211,6 +237,7 @@ def _random_tree(rng, depth=0):
     return items
 
 
+@pytest.mark.usefixtures("both_loops")
 def test_run_blocks_schedule_exactly_like_their_expansion():
     """Max-plus closed form (powers of each run's matrix) against the tick rule on the written-out
     tasks: op ends, busy ticks per resource and each op's first start / last end per resource, on 300
@@ -243,7 +270,7 @@ def test_a_run_of_a_million_groups_is_one_row_with_its_count(tmp_path):
     g = TaskGraph()
     g.add_block(RunBlock(("dram", "array"), ("load", "compute"), (Run((fold,), 1_000_000),)))
     t = g.schedule()
-    assert len(t.res) == 3 and t.counts.tolist() == [1_000_000, 1_000_000, 1]
+    assert len(t.res) == 3 and t.count.tolist() == [1_000_000, 1_000_000, 1]
     # loads every 3 ticks, each compute 5 ticks after its load ends but behind the previous compute
     assert t.op_end(0) == 3 + 5 * 1_000_000 and t.busy_cycles("dram") == 3_000_000
     t.to_chrome_trace(tmp_path / "t.json", tick_s=1e-9, detail="task")

@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+import hwsim.engine
 from hwsim.backends.systolic import SystolicBackend, _fixed_plan
 from hwsim.backends.systolic_folds import fold_tree
 from hwsim.backends.systolic_mapping import ORDERS, GemmMapping, mapping_pieces
@@ -72,9 +73,13 @@ def test_reduced_grid_of_any_searched_mapping_is_every_piece():
         assert (reduced_dram, reduced_spill) == (dram, spill), args
 
 
-def test_gemm_run_blocks_schedule_like_their_folds_written_out():
+@pytest.mark.parametrize("loop", ["python", "numba"])
+def test_gemm_run_blocks_schedule_like_their_folds_written_out(loop, monkeypatch):
     """The op's cycles, array and DRAM busy cycles: the run block (closed form) against its expansion
-    scheduled task by task, after a previous op, stalls included (bandwidths down to 0.1 B/cycle)."""
+    scheduled task by task, after a previous op, stalls included (bandwidths down to 0.1 B/cycle); with the
+    engine's plain-Python loop and with its numba loop (PYTHON_TASKS = 0: every graph with a flat task)."""
+    if loop == "numba":
+        monkeypatch.setattr(hwsim.engine, "PYTHON_TASKS", 0)
     rng = np.random.default_rng(2)
     done = 0
     while done < 150:
