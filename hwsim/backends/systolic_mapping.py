@@ -278,6 +278,13 @@ def dram_words(cf: dict, hw) -> dict[str, int]:
             "ofmap": round(cf["dram_writes_ofmap"]), "psum": round(cf["spill_bytes"] / (hw.acc_bits / 8))}
 
 
+def best_peer(row) -> tuple[int, str]:
+    """(fewest DRAM words any peer found on this GEMM under any objective, ``tool/objective``) of one row of
+    ``mapping_peers.json``: what hwsim's searched mapping must not exceed."""
+    return min((rec["dram_words_total"], f"{tool}/{obj}")
+               for tool, objs in row["peers"].items() for obj, rec in objs.items() if "error" not in rec)
+
+
 def register_checks() -> None:
     from hwsim.validation import Tally, check, reference_data
 
@@ -295,8 +302,7 @@ def register_checks() -> None:
             gemm = MatMul(name=row["op"], m=row["m"], k=row["k"], n=row["n"], count=row["count"])
             _, cf = SystolicBackend().mapping(gemm, hw)
             ours = sum(dram_words(cf, hw).values())
-            best, who = min((rec["dram_words_total"], f"{tool}/{obj}") for tool, objs in row["peers"].items()
-                            for obj, rec in objs.items() if "error" not in rec)
+            best, who = best_peer(row)
             t.exact(f"batch {row['batch']} {row['op']} {row['m']}x{row['k']}x{row['n']}", ours <= best, True,
                     f"hwsim {ours:,} <= best peer {best:,} DRAM words ({who})")
             ratios.append(best / ours)
