@@ -143,11 +143,10 @@ def _fixed_plan(gemm: MatMul, hw: SystolicConfig, reduced: bool = False):
 def fold_plan(gemm: MatMul, hw: SystolicConfig) -> FoldPlan:
     """Every fold of the fixed placement, ``count`` instances in execution order (memory grows with the
     folds: the reference for tests; cycle mode runs the same folds as runs, ``systolic_folds``)."""
-    _, (compute, load, store, _), counts = _fixed_plan(gemm, hw)
-    compute = np.tile(compute, gemm.count)
-    compute[-1] = array_dims(hw.dataflow, gemm.m, gemm.k, gemm.n)[2]   # the last fold waits for no next
-    return FoldPlan(compute=compute, load_bytes=np.tile(load, gemm.count), store_bytes=np.tile(store, gemm.count),
-                    **counts)
+    from hwsim.backends.systolic_folds import tile_instances
+    _, folds, counts = _fixed_plan(gemm, hw)
+    compute, load, store = tile_instances(gemm.count, *folds)
+    return FoldPlan(compute=compute, load_bytes=load, store_bytes=store, **counts)
 
 
 # --------------------------------------------------------------------------------------------------

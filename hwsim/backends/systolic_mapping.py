@@ -110,11 +110,10 @@ def mapping_fold_plan(m: int, k: int, n: int, count: int, R: int, C: int, df: in
     (the rule :func:`mapping_cost` counts in closed form). Returns a dict of numpy arrays / ints. Memory
     grows with the pieces: the reference for tests; cycle mode runs the reduced grid of
     :func:`mapping_pieces` as runs (``systolic_folds``)."""
-    _, (compute, load, store, s_len), dram, spill = mapping_pieces(m, k, n, count, R, C, df, wb, ab, mp, fuse_in, fuse_out)
-    compute = np.tile(compute, count)
-    compute[-1] = s_len[-1]          # the last piece waits for no next tile
-    return {"compute": compute, "load_bytes": np.tile(load, count), "store_bytes": np.tile(store, count),
-            "dram": dram, "spill_bytes": spill}
+    from hwsim.backends.systolic_folds import tile_instances
+    _, pieces, dram, spill = mapping_pieces(m, k, n, count, R, C, df, wb, ab, mp, fuse_in, fuse_out)
+    compute, load, store = tile_instances(count, *pieces)
+    return {"compute": compute, "load_bytes": load, "store_bytes": store, "dram": dram, "spill_bytes": spill}
 
 
 def mapping_pieces(m: int, k: int, n: int, count: int, R: int, C: int, df: int, wb: float, ab: float,
