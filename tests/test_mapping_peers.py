@@ -13,20 +13,19 @@ no exceptions (the ``systolic/peer-mappers`` check of ``hwsim validate`` holds t
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import pytest
 
 from hwsim.backends.systolic_mapping import best_peer
+from hwsim.validation import reference_data
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "hwsim" / "data" / "reference" / "mapping_peers.json"
 spec = importlib.util.spec_from_file_location("peer_mappers", ROOT / "benchmarks" / "peer_mappers.py")
 peer_mappers = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(peer_mappers)
 
-RECORD = json.loads(DATA.read_text())
+RECORD = reference_data("mapping_peers.json")
 ROWS = RECORD["rows"]
 
 
