@@ -102,7 +102,10 @@ def cmd_gemm(args) -> int:
         gemms = [("gemm", *gemm_dims(args.dims[:3]))]
     from hwsim.estimate import gemm_result
     hw = _hardware(args)
-    results = [gemm_result(name, m, n, k, hw, args.mode) for name, m, n, k in gemms]
+    results, lines = [], ()
+    for name, m, n, k in gemms:
+        record, lines = gemm_result(name, m, n, k, hw, args.mode)    # the same section lines for every GEMM
+        results.append(record)
     if args.format == "json":
         print(json.dumps(results if args.topology else results[0], indent=2))
     else:
@@ -115,9 +118,7 @@ def cmd_gemm(args) -> int:
         if any("elapsed_cycles" in r for r in results):
             print("cycles: SCALE-Sim's Total Cycles (the zero-based index of the last write); latency, util and "
                   "energy count the cycles the array works (elapsed_cycles in the JSON: one more per GEMM instance)")
-        from hwsim.kinds import backend_for
-        lines = getattr(backend_for(hw), "report_lines", None)
-        for line in (lines(hw) if lines else ()):      # e.g. the systolic FPGA figures with fpga_target
+        for line in lines:      # e.g. the systolic FPGA figures with fpga_target
             print(line)
     return 0
 

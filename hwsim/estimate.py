@@ -94,10 +94,14 @@ def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool
                   run_probability=workload.run_probability() if workload.exits else None)
 
 
-def gemm_result(name: str, m: int, n: int, k: int, hw, mode: str) -> dict:
-    """One GEMM (m x k) @ (k x n) at the config's word width: ``name``, ``M``, ``N``, ``K`` and the
-    backend's ``hwsim gemm`` record (``Backend.gemm_fields``; the systolic contract is in the README)."""
+def gemm_result(name: str, m: int, n: int, k: int, hw, mode: str) -> tuple[dict, tuple[str, ...]]:
+    """One GEMM (m x k) @ (k x n) at the config's word width, as ``hwsim gemm`` prints it: (its record,
+    the table's lines of the report's sections). The record: ``name``, ``M``, ``N``, ``K``, the backend's
+    fields (``Backend.gemm_fields``; the systolic contract is in the README) and the report's sections
+    (``KindInfo.sections``: the systolic ``fpga`` object with an ``fpga_target``)."""
     bits = getattr(hw, "word_bits", 8)
     op = MatMul(name=name, m=m, k=k, n=n, bits=bits, out_bits=bits)
-    row = estimate(Workload(model=name, ops=(op,)), hw, mode).ops[0]
-    return {"name": name, "M": m, "N": n, "K": k, **backend_for(hw).gemm_fields(row, hw)}
+    report = estimate(Workload(model=name, ops=(op,)), hw, mode)
+    record = {"name": name, "M": m, "N": n, "K": k, **backend_for(hw).gemm_fields(report.ops[0], hw),
+              **report.info.sections}
+    return record, report.info.section_lines

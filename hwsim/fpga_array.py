@@ -164,6 +164,44 @@ def array_fpga_cost(rows: int, cols: int, dataflow: str = "ws", word_bits: int =
 
 # ------------------------------------------------------------------ cross-check (hwsim validate)
 
+def entry_comparisons():
+    """The rule against the shipped table at its own entries: per synthesised entry, ``(case, what, got,
+    want, tol)`` with ``tol`` None (exact): its (LUT, FF, DSP, BRAM, Fmax, exact flag) as the table has them.
+    Used by the ``systolic/fpga-array`` check and tests/test_fpga_array.py."""
+    for e in table()["entries"]:
+        if e.get("lut") is None:
+            continue
+        c = array_fpga_cost(e["rows"], e["cols"], e["dataflow"], e["word_bits"], e["acc_bits"],
+                            e["double_buffered"], e["target"])
+        yield (f"{e['target']} {e['rows']}x{e['cols']} {e['dataflow']}", "(LUT, FF, DSP, BRAM, Fmax, exact)",
+               (c.lut, c.ff, c.dsp, c.bram, c.fmax_mhz, c.exact),
+               (e["lut"], e["ff"], e["dsp"], e["bram"], e["fmax_mhz"], True), None)
+
+
+def held_out_comparisons(tmp_dir):
+    """The rule predicting what it did not see: every interior size of every ladder (same target, dataflow,
+    buffering, widths) dropped from the table (a JSON file per held-out entry in ``tmp_dir``) and predicted
+    from its neighbours. Yields ``(case, what, got, want, tol)``: LUT and FF within ``tol`` = 20 % (relative),
+    DSP and the (unset) exact flag exactly (``tol`` None)."""
+    entries = [e for e in table()["entries"] if e.get("lut") is not None]
+    groups: dict = {}
+    for e in entries:
+        groups.setdefault((e["target"], e["dataflow"], e["double_buffered"], e["word_bits"], e["acc_bits"]),
+                          []).append(e)
+    for (target, df, db, wb, ab), group in groups.items():
+        group.sort(key=lambda e: e["rows"] * e["cols"])
+        for mid in group[1:-1]:
+            # a file per held-out entry: the table loader caches by path
+            path = Path(tmp_dir) / f"{target}-{df}-{db}-{wb}-{ab}-{mid['rows']}x{mid['cols']}.json"
+            path.write_text(json.dumps({"entries": [e for e in entries if e is not mid]}))
+            c = array_fpga_cost(mid["rows"], mid["cols"], df, wb, ab, db, target, path=path)
+            case = f"{target} {mid['rows']}x{mid['cols']} {df} held out"
+            yield case, "LUT", c.lut, mid["lut"], 0.20
+            yield case, "FF", c.ff, mid["ff"], 0.20
+            yield case, "DSP", c.dsp, mid["dsp"], None
+            yield case, "exact flag", c.exact, False, None
+
+
 def register_checks() -> None:
     from hwsim.validation import Tally, check
 
@@ -171,30 +209,12 @@ def register_checks() -> None:
            compares="fpga_target figures: every characterised entry exact; each interior ladder size held out "
                     "and predicted from its neighbours (LUT/FF within 20 %, DSP exact)")
     def fpga_array():
-        import json
         import tempfile
-        from pathlib import Path
         t = Tally()
-        entries = [e for e in table()["entries"] if e.get("lut") is not None]
-        for e in entries:
-            c = array_fpga_cost(e["rows"], e["cols"], e["dataflow"], e["word_bits"], e["acc_bits"],
-                                e["double_buffered"], e["target"])
-            t.exact(f"{e['target']} {e['rows']}x{e['cols']} {e['dataflow']}", (c.lut, c.ff, c.dsp, c.bram, c.fmax_mhz),
-                    (e["lut"], e["ff"], e["dsp"], e["bram"], e["fmax_mhz"]), "(LUT, FF, DSP, BRAM, Fmax)")
-        groups: dict = {}
-        for e in entries:
-            groups.setdefault((e["target"], e["dataflow"], e["double_buffered"], e["word_bits"], e["acc_bits"]),
-                              []).append(e)
         with tempfile.TemporaryDirectory() as tmp:
-            for (target, df, db, wb, ab), group in groups.items():
-                group.sort(key=lambda e: e["rows"] * e["cols"])
-                for mid in group[1:-1]:
-                    # a file per held-out entry: the table loader caches by path
-                    path = Path(tmp) / f"{target}-{df}-{db}-{wb}-{ab}-{mid['rows']}x{mid['cols']}.json"
-                    path.write_text(json.dumps({"entries": [e for e in entries if e is not mid]}))
-                    c = array_fpga_cost(mid["rows"], mid["cols"], df, wb, ab, db, target, path=path)
-                    case = f"{target} {mid['rows']}x{mid['cols']} {df} held out"
-                    t.close(case, c.lut, mid["lut"], 0.20, "LUT")
-                    t.close(case, c.ff, mid["ff"], 0.20, "FF")
-                    t.exact(case, c.dsp, mid["dsp"], "DSP")
+            for case, what, got, want, tol in (*entry_comparisons(), *held_out_comparisons(tmp)):
+                if tol is None:
+                    t.exact(case, got, want, what)
+                else:
+                    t.close(case, got, want, tol, what)
         return t.outcome(f"exact at entries; held out: max error {t.max_error:.1%}")

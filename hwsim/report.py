@@ -37,20 +37,21 @@ class KindInfo:
     counter_units: Mapping[str, str]
     peak_macs_per_s: float | None = None   # for utilisation = MACs / (peak x latency)
     # optional per-config sections of the report (``Backend.report_sections``, e.g. the systolic ``fpga``):
-    # top-level keys of the JSON, and their one-line summaries for the table (``Backend.report_lines``)
+    # top-level keys of the JSON, and their one-line summaries for the table (``Backend.section_lines``)
     sections: Mapping[str, Any] = field(default_factory=dict)
     section_lines: tuple[str, ...] = ()
 
     @classmethod
     def from_backend(cls, backend, hw) -> "KindInfo":
         sections = getattr(backend, "report_sections", None)
-        lines = getattr(backend, "report_lines", None)
+        sections = dict(sections(hw)) if sections else {}
+        lines = getattr(backend, "section_lines", None)
         return cls(kind=backend.kind, tick_s=backend.tick_s(hw), has_clock=backend.has_clock,
                    has_energy=backend.has_energy, memory_levels=tuple(backend.memory_levels),
                    size=dict(backend.size(hw)), static_power_w=backend.static_power_w(hw) if backend.has_energy else None,
                    static_component=backend.static_component, counter_units=dict(backend.counter_units),
                    peak_macs_per_s=backend.peak_rates(hw).get("macs_per_s"),
-                   sections=dict(sections(hw)) if sections else {}, section_lines=tuple(lines(hw)) if lines else ())
+                   sections=sections, section_lines=tuple(lines(sections)) if lines else ())
 
 
 def _add(acc: dict, values: Mapping) -> dict:

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from hwsim.errors import HwsimError, UnknownName
-from hwsim.fpga_array import array_fpga_cost, table
+from hwsim.fpga_array import array_fpga_cost, entry_comparisons, held_out_comparisons, table
 
 
 def _entry(n, lut, ff, dsp, fmax=None, target="ecp5"):
@@ -83,13 +83,11 @@ def test_shipped_table_has_provenance_and_the_ladder():
 
 
 def test_shipped_table_is_returned_exactly_at_its_entries():
-    for e in table()["entries"]:
-        if not _ok(e):
-            continue
-        c = array_fpga_cost(e["rows"], e["cols"], e["dataflow"], e["word_bits"], e["acc_bits"],
-                            e["double_buffered"], e["target"])
-        assert (c.lut, c.ff, c.dsp, c.bram, c.fmax_mhz, c.exact) == \
-            (e["lut"], e["ff"], e["dsp"], e["bram"], e["fmax_mhz"], True), e
+    compared = 0
+    for case, what, got, want, tol in entry_comparisons():
+        assert tol is None and got == want, (case, what, got, want)
+        compared += 1
+    assert compared == sum(1 for e in table()["entries"] if _ok(e))
 
 
 def test_dsp_targets_use_one_multiplier_block_per_pe():
@@ -103,25 +101,14 @@ def test_linear_rule_predicts_a_held_out_ladder_size_within_20_percent(tmp_path)
     neighbours with the rule, and compare with the synthesised figures: LUT and FF within 20 %
     (measured, docs/rtl.md: worst +16.0 % LUT on ice40 4x4 from 2x2 and 8x8; xc7 and ecp5 within
     10.4 %), DSP exactly."""
-    entries = [e for e in table()["entries"] if _ok(e)]
-    groups = {}
-    for e in entries:
-        groups.setdefault((e["target"], e["dataflow"], e["double_buffered"], e["word_bits"],
-                           e["acc_bits"]), []).append(e)
-    checked = 0
-    for (target, df, db, wb, ab), group in groups.items():
-        group.sort(key=lambda e: e["rows"] * e["cols"])
-        for mid in group[1:-1]:
-            rest = [e for e in entries if e is not mid]
-            path = tmp_path / f"{target}-{df}-{db}-{mid['rows']}.json"
-            path.write_text(json.dumps({"entries": rest}))
-            c = array_fpga_cost(mid["rows"], mid["cols"], df, wb, ab, db, target, path=path)
-            assert not c.exact
-            for key in ("lut", "ff"):
-                assert abs(getattr(c, key) - mid[key]) <= 0.20 * mid[key], (target, df, key, mid)
-            assert c.dsp == mid["dsp"]
-            checked += 1
-    assert checked >= 4
+    checked = set()
+    for case, what, got, want, tol in held_out_comparisons(tmp_path):
+        if tol is None:
+            assert got == want, (case, what, got, want)
+        else:
+            assert abs(got - want) <= 0.20 * want, (case, what, got, want)
+        checked.add(case)
+    assert len(checked) >= 4
 
 
 # --------------------------------------------------------------------------------------------

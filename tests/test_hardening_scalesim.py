@@ -9,15 +9,14 @@ raised. The 200 % is SCALE-Sim's: its Total Cycles is the zero-based index of th
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hwsim.backends.scalesim_model import scalesim_gemm, scalesim_gemm_many
+from hwsim.validation import reference_data
 
-DATA = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "reference" / "scalesim_conv_reference.json"
-TINY = [r for r in json.loads(DATA.read_text()) if r["type"] == "gemm"]
+TINY = [r for r in reference_data("scalesim_conv_reference.json") if r["type"] == "gemm"]
 
 
 @pytest.mark.parametrize("rec", TINY, ids=lambda r: f"{r['M']}x{r['N']}x{r['K']}-{r['rows']}x{r['cols']}-{r['dataflow']}")

@@ -7,35 +7,26 @@ venv / build, never a dependency) on ViT-B/16's distinct GEMMs at batch 1 and 8,
 ``systolic-32x32-ws`` (32 x 32 weight stationary, half of each 64 KiB SRAM for the working set, 16 B/cycle
 DRAM). hwsim's side is recomputed here from the current code, so a regression of the search fails.
 
-Goal (issue 13): hwsim's DRAM traffic (words, per GEMM) no higher than the best peer's on every GEMM.
-Where a peer finds less, the GEMM is listed in ``EXCEPTIONS`` with the reason; an exception that no longer
-applies fails too, so the list cannot go stale.
+Goal (issue 13): hwsim's DRAM traffic (words, per GEMM) no higher than the best peer's on every GEMM, with
+no exceptions (the ``systolic/peer-mappers`` check of ``hwsim validate`` holds the same line).
 """
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import pytest
 
+from hwsim.backends.systolic_mapping import best_peer
+from hwsim.validation import reference_data
+
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "hwsim" / "data" / "reference" / "mapping_peers.json"
 spec = importlib.util.spec_from_file_location("peer_mappers", ROOT / "benchmarks" / "peer_mappers.py")
 peer_mappers = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(peer_mappers)
 
-# (batch, op) -> why a peer's mapper moves fewer DRAM words than hwsim's search (docs/mapping.md)
-EXCEPTIONS: dict[tuple[int, str], str] = {}
-
-RECORD = json.loads(DATA.read_text())
+RECORD = reference_data("mapping_peers.json")
 ROWS = RECORD["rows"]
-
-
-def _best_peer(row) -> tuple[int, str]:
-    """(fewest DRAM words any peer found on this GEMM under any objective, 'tool/objective')."""
-    return min((rec["dram_words_total"], f"{tool}/{obj}")
-               for tool, objs in row["peers"].items() for obj, rec in objs.items() if "error" not in rec)
 
 
 def test_record_covers_the_peers_and_every_distinct_vit_gemm():
@@ -73,12 +64,8 @@ def test_peers_move_at_least_the_compulsory_traffic():
 @pytest.mark.parametrize("row", ROWS, ids=[f"b{r['batch']}-{r['op']}-{r['m']}x{r['k']}x{r['n']}" for r in ROWS])
 def test_hwsim_dram_words_no_higher_than_best_peer(row):
     """hwsim's searched mapping (recomputed now) moves no more DRAM words than the best mapping ZigZag or
-    Timeloop found for the same GEMM and hardware, unless listed in EXCEPTIONS with the reason."""
+    Timeloop found for the same GEMM and hardware."""
     gemm = next(g["gemm"] for g in peer_mappers.vit_gemms(row["batch"]) if g["op"] == row["op"])
     ours = peer_mappers.hwsim_side(gemm)["dram_words_total"]
-    best, who = _best_peer(row)
-    key = (row["batch"], row["op"])
-    if key in EXCEPTIONS:
-        assert ours > best, f"{key} is listed as an exception but hwsim now moves {ours} <= {who}'s {best}: drop it"
-    else:
-        assert ours <= best, f"hwsim moves {ours} DRAM words, {who} {best}"
+    best, who = best_peer(row)
+    assert ours <= best, f"hwsim moves {ours} DRAM words, {who} {best}"

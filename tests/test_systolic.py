@@ -120,10 +120,10 @@ def test_scalesim_compatible_mode_reproduces_scalesim_through_the_cli(capsys):
     """Every SCALE-Sim 3.0 reference record (hwsim/data/reference/scalesim_reference.json, produced by
     benchmarks/scalesim_reference.py) through 'hwsim gemm': cycles and SRAM counts exact, DRAM within 1%."""
     import json
-    from pathlib import Path
 
     from hwsim.cli import main
-    records = json.loads((Path(__file__).resolve().parents[1] / "hwsim" / "data" / "reference" / "scalesim_reference.json").read_text())
+    from hwsim.validation import reference_data
+    records = reference_data("scalesim_reference.json")
     assert len(records) > 150
     for r in records[::3]:
         argv = ["gemm", str(r["M"]), str(r["N"]), str(r["K"]), "systolic", "--format", "json", "--set", "scalesim_compatible=true"]

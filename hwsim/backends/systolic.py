@@ -143,11 +143,10 @@ def _fixed_plan(gemm: MatMul, hw: SystolicConfig, reduced: bool = False):
 def fold_plan(gemm: MatMul, hw: SystolicConfig) -> FoldPlan:
     """Every fold of the fixed placement, ``count`` instances in execution order (memory grows with the
     folds: the reference for tests; cycle mode runs the same folds as runs, ``systolic_folds``)."""
-    _, (compute, load, store, _), counts = _fixed_plan(gemm, hw)
-    compute = np.tile(compute, gemm.count)
-    compute[-1] = array_dims(hw.dataflow, gemm.m, gemm.k, gemm.n)[2]   # the last fold waits for no next
-    return FoldPlan(compute=compute, load_bytes=np.tile(load, gemm.count), store_bytes=np.tile(store, gemm.count),
-                    **counts)
+    from hwsim.backends.systolic_folds import tile_instances
+    _, folds, counts = _fixed_plan(gemm, hw)
+    compute, load, store = tile_instances(gemm.count, *folds)
+    return FoldPlan(compute=compute, load_bytes=load, store_bytes=store, **counts)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -494,11 +493,10 @@ class SystolicBackend(BackendBase):
         section = fpga_section(hw)
         return {} if section is None else {"fpga": section}
 
-    def report_lines(self, hw: SystolicConfig) -> list[str]:
-        """The table's line for each report section."""
-        from hwsim.backends.systolic_fpga import fpga_section, summary_line
-        section = fpga_section(hw)
-        return [] if section is None else [summary_line(section)]
+    def section_lines(self, sections: dict) -> list[str]:
+        """The table's line for each of the :meth:`report_sections` given."""
+        from hwsim.backends.systolic_fpga import summary_line
+        return [summary_line(sections["fpga"])] if "fpga" in sections else []
 
     def sweep_columns(self, base: SystolicConfig, axis_fields=()) -> tuple[str, ...]:
         """Extra sweep result columns: the FPGA figures when the base or an axis sets ``fpga_target``."""
@@ -520,10 +518,11 @@ class SystolicBackend(BackendBase):
     def gemm_fields(self, row, hw: SystolicConfig) -> dict:
         """The ``hwsim gemm`` JSON contract: cycles, MACs, utilization = MACs / (PEs x cycles), SRAM
         reads of ifmap and filter, SRAM writes of ofmap, DRAM reads/writes per operand (words), energy,
-        latency and bound; plus the ``mapping`` the search chose (not in ``scalesim_compatible`` mode)
-        and, with an ``fpga_target``, the ``fpga`` object of the report. In ``scalesim_compatible`` mode
-        ``cycles`` is SCALE-Sim's "Total Cycles" and ``elapsed_cycles`` (one more per instance) the cycles
-        the array works, which latency, energy and utilisation use (:meth:`_scalesim_cost`)."""
+        latency and bound; plus the ``mapping`` the search chose (not in ``scalesim_compatible`` mode).
+        ``hwsim.estimate.gemm_result`` adds the report's sections (the ``fpga`` object with an
+        ``fpga_target``). In ``scalesim_compatible`` mode ``cycles`` is SCALE-Sim's "Total Cycles" and
+        ``elapsed_cycles`` (one more per instance) the cycles the array works, which latency, energy and
+        utilisation use (:meth:`_scalesim_cost`)."""
         c = row.counters
         details = dict(row.details)
         cycles = {"cycles": row.ticks}
@@ -535,8 +534,7 @@ class SystolicBackend(BackendBase):
                 "sram_writes": {"ofmap": c["sram_writes"]["ofmap"]},
                 "dram_reads": {"ifmap": c["dram_reads"]["ifmap"], "filter": c["dram_reads"]["filter"]},
                 "dram_writes": {"ofmap": c["dram_writes"]["ofmap"]},
-                "energy_pj": row.energy_pj, "latency_s": row.latency_s, "bound": row.bound, **details,
-                **self.report_sections(hw)}
+                "energy_pj": row.energy_pj, "latency_s": row.latency_s, "bound": row.bound, **details}
 
 
 # ------------------------------------------------------------------ cross-checks (hwsim validate)

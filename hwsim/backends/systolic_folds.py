@@ -101,6 +101,15 @@ def _sum(items, f) -> int:
     return sum(f(it) if isinstance(it, tuple) else it.n * _sum(it.items, f) for it in items)
 
 
+def tile_instances(count: int, compute, load, store, s_len) -> tuple:
+    """The full per-fold arrays of a plan (one instance's folds on a full grid: array cycles, load and store
+    bytes, streamed vectors) for ``count`` instances in execution order: (compute, load bytes, store
+    bytes). The last fold computes only its streamed vectors (it waits for no next tile)."""
+    compute = np.tile(compute, count)
+    compute[-1] = s_len[-1]
+    return compute, np.tile(load, count), np.tile(store, count)
+
+
 def gemm_run_block(leaves: list, grid: LoopGrid, count: int, R: int, C: int, bw: float):
     """The engine block of a GEMM whose folds on ``grid`` are ``leaves`` = (array cycles, load bytes, store
     bytes, streamed vectors) per grid fold, repeated for ``count`` instances. The first fold also preloads
@@ -119,7 +128,7 @@ def gemm_run_block(leaves: list, grid: LoopGrid, count: int, R: int, C: int, bw:
     cyc = lambda b: math.ceil(b / bw)
     compute = _sum(seq, lambda lf: lf[0])
     dram = _sum(seq, lambda lf: cyc(lf[1]) + cyc(lf[2]))
-    ideal = cyc(seq[0][1]) + compute + cyc(_last_leaf(seq)[2])
+    ideal = cyc(seq[0][1]) + compute + cyc(_peel_last(seq)[0][2])
     groups: dict = {}
 
     def group(next_load, leaf, first_fold):
@@ -151,8 +160,3 @@ def gemm_run_block(leaves: list, grid: LoopGrid, count: int, R: int, C: int, bw:
     prefix = Group((0 if load0 > 0 else ABSENT,), (cyc(load0),), ((PREV,),), (LOAD,), (float(load0),))
     block = RunBlock(("dram", "array"), ("compute", "load", "store"), tuple([prefix] + emit(seq, 0, True)))
     return block, compute, dram, ideal
-
-
-def _last_leaf(items):
-    it = items[-1]
-    return it if isinstance(it, tuple) else _last_leaf(it.items)

@@ -110,11 +110,10 @@ def mapping_fold_plan(m: int, k: int, n: int, count: int, R: int, C: int, df: in
     (the rule :func:`mapping_cost` counts in closed form). Returns a dict of numpy arrays / ints. Memory
     grows with the pieces: the reference for tests; cycle mode runs the reduced grid of
     :func:`mapping_pieces` as runs (``systolic_folds``)."""
-    _, (compute, load, store, s_len), dram, spill = mapping_pieces(m, k, n, count, R, C, df, wb, ab, mp, fuse_in, fuse_out)
-    compute = np.tile(compute, count)
-    compute[-1] = s_len[-1]          # the last piece waits for no next tile
-    return {"compute": compute, "load_bytes": np.tile(load, count), "store_bytes": np.tile(store, count),
-            "dram": dram, "spill_bytes": spill}
+    from hwsim.backends.systolic_folds import tile_instances
+    _, pieces, dram, spill = mapping_pieces(m, k, n, count, R, C, df, wb, ab, mp, fuse_in, fuse_out)
+    compute, load, store = tile_instances(count, *pieces)
+    return {"compute": compute, "load_bytes": load, "store_bytes": store, "dram": dram, "spill_bytes": spill}
 
 
 def mapping_pieces(m: int, k: int, n: int, count: int, R: int, C: int, df: int, wb: float, ab: float,
@@ -278,6 +277,13 @@ def dram_words(cf: dict, hw) -> dict[str, int]:
             "ofmap": round(cf["dram_writes_ofmap"]), "psum": round(cf["spill_bytes"] / (hw.acc_bits / 8))}
 
 
+def best_peer(row) -> tuple[int, str]:
+    """(fewest DRAM words any peer found on this GEMM under any objective, ``tool/objective``) of one row of
+    ``mapping_peers.json``: what hwsim's searched mapping must not exceed."""
+    return min((rec["dram_words_total"], f"{tool}/{obj}")
+               for tool, objs in row["peers"].items() for obj, rec in objs.items() if "error" not in rec)
+
+
 def register_checks() -> None:
     from hwsim.validation import Tally, check, reference_data
 
@@ -295,8 +301,7 @@ def register_checks() -> None:
             gemm = MatMul(name=row["op"], m=row["m"], k=row["k"], n=row["n"], count=row["count"])
             _, cf = SystolicBackend().mapping(gemm, hw)
             ours = sum(dram_words(cf, hw).values())
-            best, who = min((rec["dram_words_total"], f"{tool}/{obj}") for tool, objs in row["peers"].items()
-                            for obj, rec in objs.items() if "error" not in rec)
+            best, who = best_peer(row)
             t.exact(f"batch {row['batch']} {row['op']} {row['m']}x{row['k']}x{row['n']}", ours <= best, True,
                     f"hwsim {ours:,} <= best peer {best:,} DRAM words ({who})")
             ratios.append(best / ours)

@@ -255,35 +255,24 @@ class PointEvaluator:
         from hwsim.backends.systolic_fpga import fpga_columns
         out = self._grouped("fpga", fpga_columns, FPGA_FIELDS, params, n)
         clock = np.broadcast_to(np.asarray(params.get("clock_hz", self.base.clock_hz), dtype=np.float64), (n,))
-        fmax = out["fmax_hz"]
-        out["clock_hz_used"] = np.where(np.isnan(fmax), clock, np.minimum(clock, np.nan_to_num(fmax, nan=np.inf)))
+        out["clock_hz_used"] = np.fmin(clock, out["fmax_hz"])     # NaN Fmax (not placed): the clock
         return out
 
     def gemm_totals(self, hw: Mapping[str, np.ndarray], group: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Over all GEMMs, per point: ``cycles`` (int64), ``sram_bytes`` and ``dram_bytes`` (as the
         energy model counts them), ``stalled``. ``hw``: contiguous int64 rows/cols/dataflow codes,
         float64 SRAM KiB, DRAM bytes per cycle, word and accumulator bytes. ``group``: optional int64 codes
-        equal for points whose swept fields are equal (the columns are functions of them), saving the
-        per-column search for distinct combinations."""
+        equal for points whose swept fields are equal (the columns are functions of them): distinct
+        combinations are then found by sorting those codes instead of the columns' 120-byte rows."""
         # the search depends on these columns only: evaluate each distinct combination once (a sweep's
         # points repeat them: e.g. examples/sweep_vit.yaml has <= 4,032 among any number of points)
         cols = ("rows", "cols", "dataflow", "ifmap_sram_kib", "filter_sram_kib", "ofmap_sram_kib", "word_bytes",
                 "acc_bytes", "dram_bytes_per_cycle", "objective", "fusion", "mac_pj", "sram_pj", "dram_pj", "leak_pj")
-        # distinct combinations: per-column codes combined in mixed radix (sorting int64 codes, not 120-byte rows)
-        n = len(np.asarray(hw["rows"]))
-        code, radix = (np.zeros(n, np.int64), 1) if group is None else (group, 0)
-        for c in (cols if group is None else ()):
-            col = np.asarray(hw[c])
-            if n and (col == col[0]).all():
-                continue
-            u, inv = np.unique(col, return_inverse=True)
-            code += inv.reshape(-1).astype(np.int64) * radix
-            radix *= len(u)
-            if radix > 2 ** 62:      # too many combinations for one int64 code: unique rows of the raw bytes
-                key = np.ascontiguousarray(np.stack([np.asarray(hw[c], dtype=np.float64) for c in cols], axis=1))
-                code = key.view(np.dtype((np.void, 8 * len(cols)))).reshape(-1)
-                break
-        _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+        # distinct combinations: by ``group`` (sorting int64 codes), else unique rows of the columns' raw bytes
+        if group is None:
+            key = np.ascontiguousarray(np.stack([np.asarray(hw[c], dtype=np.float64) for c in cols], axis=1))
+            group = key.view(np.dtype((np.void, 8 * len(cols)))).reshape(-1)
+        _, first, inverse = np.unique(group, return_index=True, return_inverse=True)
         u = {c: np.ascontiguousarray(np.asarray(hw[c])[first]) for c in cols}
         # memoised across calls (a sweep's chunks repeat the same combinations): search only the new ones
         rows = np.stack([u[c].astype(np.float64) for c in cols], axis=1)
