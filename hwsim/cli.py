@@ -100,12 +100,8 @@ def cmd_gemm(args) -> int:
             raise HwsimError("usage: hwsim gemm M N K HARDWARE  (or: hwsim gemm --topology FILE.csv HARDWARE)")
         args.hardware = args.dims[3]
         gemms = [("gemm", *gemm_dims(args.dims[:3]))]
-    from hwsim.estimate import gemm_result
-    hw = _hardware(args)
-    results, lines = [], ()
-    for name, m, n, k in gemms:
-        record, lines = gemm_result(name, m, n, k, hw, args.mode)    # the same section lines for every GEMM
-        results.append(record)
+    from hwsim.estimate import gemm_results
+    results, lines = gemm_results(gemms, _hardware(args), args.mode)
     if args.format == "json":
         print(json.dumps(results if args.topology else results[0], indent=2))
     else:

@@ -9,7 +9,7 @@ from hwsim.kinds import backend_for
 from hwsim.report import KindInfo, OpRow, Report
 from hwsim.workload import MatMul, Workload
 
-__all__ = ["MODES", "estimate", "gemm_result"]
+__all__ = ["MODES", "estimate", "gemm_result", "gemm_results"]
 
 
 def _bound(cost: OpCost, stalled: bool) -> str:
@@ -94,14 +94,22 @@ def estimate(workload: Workload, hw, mode: str = "cycle", *, keep_timeline: bool
                   run_probability=workload.run_probability() if workload.exits else None)
 
 
-def gemm_result(name: str, m: int, n: int, k: int, hw, mode: str) -> tuple[dict, tuple[str, ...]]:
-    """One GEMM (m x k) @ (k x n) at the config's word width, as ``hwsim gemm`` prints it: (its record,
-    the table's lines of the report's sections). The record: ``name``, ``M``, ``N``, ``K``, the backend's
-    fields (``Backend.gemm_fields``; the systolic contract is in the README) and the report's sections
-    (``KindInfo.sections``: the systolic ``fpga`` object with an ``fpga_target``)."""
-    bits = getattr(hw, "word_bits", 8)
-    op = MatMul(name=name, m=m, k=k, n=n, bits=bits, out_bits=bits)
-    report = estimate(Workload(model=name, ops=(op,)), hw, mode)
-    record = {"name": name, "M": m, "N": n, "K": k, **backend_for(hw).gemm_fields(report.ops[0], hw),
-              **report.info.sections}
-    return record, report.info.section_lines
+def gemm_results(gemms, hw, mode: str) -> tuple[list[dict], tuple[str, ...]]:
+    """``hwsim gemm``: the record of each GEMM ``(name, m, n, k)`` (:func:`gemm_result`) and the table's lines
+    of the report's sections (``KindInfo.section_lines``: the same for every GEMM on ``hw``)."""
+    records, lines = [], ()
+    for name, m, n, k in gemms:
+        bits = getattr(hw, "word_bits", 8)
+        op = MatMul(name=name, m=m, k=k, n=n, bits=bits, out_bits=bits)
+        report = estimate(Workload(model=name, ops=(op,)), hw, mode)
+        records.append({"name": name, "M": m, "N": n, "K": k, **backend_for(hw).gemm_fields(report.ops[0], hw),
+                        **report.info.sections})
+        lines = report.info.section_lines
+    return records, lines
+
+
+def gemm_result(name: str, m: int, n: int, k: int, hw, mode: str) -> dict:
+    """One GEMM (m x k) @ (k x n) at the config's word width: ``name``, ``M``, ``N``, ``K``, the backend's
+    ``hwsim gemm`` record (``Backend.gemm_fields``; the systolic contract is in the README) and the report's
+    sections (``KindInfo.sections``: the systolic ``fpga`` object with an ``fpga_target``)."""
+    return gemm_results([(name, m, n, k)], hw, mode)[0][0]
