@@ -62,7 +62,7 @@ int main() {
 """
 
 
-from rtl.reference import CHUNK, CORE_LIMIT, core_chunks, full_words  # noqa: E402,F401
+from rtl.reference import core_chunks, full_words  # noqa: E402
 
 
 def _git_text(repo: Path, path: str) -> tuple[str, str]:

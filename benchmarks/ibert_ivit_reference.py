@@ -9,8 +9,9 @@ Run (needs torch, so from a venv outside the repository; the project's venv has 
         [-o hwsim/data/reference/ibert_ivit_reference.json]
 
 I_BERT is a checkout (or bare git directory) of https://github.com/kssteven418/I-BERT and I_VIT one of
-https://github.com/zkkli/I-ViT; the data in tests/data was made from I-BERT 1b09c759d6aeb71312df9c6ef74fa268a87c934e
-and I-ViT 380ba99144e7dedf428477826a6b3060bf9b85d2 (the JSON records the commits, torch and numpy versions).
+https://github.com/zkkli/I-ViT; the data in hwsim/data/reference was made from I-BERT
+1b09c759d6aeb71312df9c6ef74fa268a87c934e and I-ViT 380ba99144e7dedf428477826a6b3060bf9b85d2 (the JSON records the
+commits, torch and numpy versions).
 
 What is run, unmodified: I-BERT ``fairseq/quantization/utils/quant_modules.py`` + ``quant_utils.py`` (``IntGELU``,
 ``IntSoftmax`` with its ``QuantAct(16)``) and I-ViT ``models/quantization_utils/quant_modules.py`` +
@@ -75,8 +76,8 @@ IVIT_FILES = ("models/quantization_utils/quant_modules.py", "models/quantization
 
 # The input sets, the goldens' side and the digests live in the package (rtl/reference.py), so that
 # `hwsim validate` can re-check the recorded data without this script.
-from rtl.reference import (COMPARISONS, DTYPES, GOLDENS, REFERENCES, SCALES, SETS, decode_mask, digest,  # noqa: E402,F401
-                           encode_mask, formula_rows, golden_exp16, golden_outputs, set_chunks)
+from rtl.reference import (COMPARISONS, DTYPES, GOLDENS, REFERENCES, SCALES, SETS, digest, encode_mask,  # noqa: E402
+                           set_chunks)
 
 
 # ------------------------------------------------------------------------------------------------

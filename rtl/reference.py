@@ -191,10 +191,43 @@ def decode_mask(text: str | None, count: int) -> np.ndarray:
     return bits[:count].astype(bool)
 
 
-def golden_outputs(golden: str, set_name: str, scale: float, params: dict) -> np.ndarray:
-    """The golden's outputs on a set, flattened and concatenated (int64)."""
+def golden_outputs(golden: str, chunks: list, scale: float, params: dict) -> np.ndarray:
+    """The golden's outputs on a set's ``chunks``, flattened and concatenated (int64)."""
     fn = GOLDENS[golden][0]
-    return np.concatenate([np.asarray(fn(c, scale, params), dtype=np.int64).reshape(-1) for c in set_chunks(set_name)])
+    return np.concatenate([np.asarray(fn(c, scale, params), dtype=np.int64).reshape(-1) for c in chunks])
+
+
+def golden_and_inputs(c: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The golden's outputs and the inputs on recorded comparison ``c``'s set (each flattened and concatenated;
+    the set is built once)."""
+    chunks = set_chunks(c["set"])
+    return (golden_outputs(c["golden"], chunks, c["scale"], c["params"]),
+            np.concatenate([a.reshape(-1) for a in chunks]))
+
+
+def check_recorded(c: dict, gold: np.ndarray, x: np.ndarray, tally) -> int:
+    """Check the golden's outputs ``gold`` on the inputs ``x`` against what the reference code gave for recorded
+    comparison ``c``, into ``tally`` (:class:`hwsim.validation.Tally`): equal to the reference exactly where
+    the script found them equal (digest; all outputs' digest when all are), unchanged where they differed (so
+    the mismatch count is today's), and on the recorded samples. Returns the bit-exact outputs (count minus the
+    recorded mask's mismatches)."""
+    case, count = c["id"], c["count"]
+    tally.exact(case, (len(gold), len(x)), (count, count), "outputs and inputs")
+    if len(gold) != count or len(x) != count:
+        return 0
+    mask = decode_mask(c["mismatch_mask"], count)
+    matches = count - int(mask.sum())
+    tally.exact(case, matches, c["matches"], "bit-exact outputs (the recorded mismatch mask against the count)")
+    tally.exact(case, digest([gold[~mask]]), c["ref_sha256_where_equal"],
+                "SHA-256 of the golden where the reference code agreed")
+    tally.exact(case, digest([gold[mask]]), c["golden_sha256_where_different"],
+                "SHA-256 of the golden where it differed (documented differences)")
+    if matches == count:
+        tally.exact(case, digest([gold]), c["ref_sha256"], "SHA-256 of the golden (all equal to the reference)")
+    for j, q, r, g in c["samples"]:
+        tally.exact(case, (int(x[j]), int(gold[j]), bool(mask[j])), (q, g, r != g),
+                    f"sample {j} (input, golden output, differs from the reference's {r})")
+    return matches
 
 
 # ------------------------------------------------------------------------------------------------
@@ -224,29 +257,23 @@ def edgemoe_digest(chunks) -> str:
     return h.hexdigest()
 
 
+def edgemoe_golden_digest(name: str) -> tuple[str, int]:
+    """(:func:`edgemoe_digest` of the golden's outputs, word count) on the set ``name`` ("core", streamed chunk
+    by chunk, or "full")."""
+    count = 0
+
+    def outputs():
+        nonlocal count
+        for x in core_chunks() if name == "core" else [full_words()]:
+            count += len(x)
+            yield G.edgemoe_gelu(x)[0]
+    sha = edgemoe_digest(outputs())
+    return sha, count
+
+
 # ------------------------------------------------------------------------------------------------
 # Registered cross-checks (hwsim validate)
 # ------------------------------------------------------------------------------------------------
-def _compare_recorded(c: dict, tally) -> tuple[int, int]:
-    """Recompute the golden for one recorded comparison ``c`` and check it against the reference code's
-    recorded outputs: equal wherever the script found them equal (digest), unchanged where they differed
-    (so the mismatch count is the recorded one), and on the recorded samples. Returns (matches, count)."""
-    x = np.concatenate([a.reshape(-1) for a in set_chunks(c["set"])])
-    gold = golden_outputs(c["golden"], c["set"], c["scale"], c["params"])
-    mask = decode_mask(c["mismatch_mask"], c["count"])
-    case = c["id"]
-    tally.exact(case, len(gold), c["count"], "outputs")
-    if len(gold) != c["count"]:
-        return 0, c["count"]
-    tally.exact(case, digest([gold[~mask]]), c["ref_sha256_where_equal"],
-                "SHA-256 of the golden where the reference code agreed")
-    tally.exact(case, digest([gold[mask]]), c["golden_sha256_where_different"],
-                "SHA-256 of the golden where it differed (documented differences)")
-    for j, q, r, g in c["samples"]:
-        tally.exact(case, (int(x[j]), int(gold[j])), (q, g), f"sample {j} (input, golden output; reference {r})")
-    return c["matches"], c["count"]
-
-
 def register_checks() -> None:
     from hwsim.validation import Tally, check, reference_data
 
@@ -254,8 +281,7 @@ def register_checks() -> None:
         data, t, matches, count = reference_data("ibert_ivit_reference.json"), Tally(), 0, 0
         for c in data["comparisons"]:
             if c["dtype"] == "float64" and c["reference"].startswith(prefix):
-                got = _compare_recorded(c, t)
-                matches, count = matches + got[0], count + got[1]
+                matches, count = matches + check_recorded(c, *golden_and_inputs(c), t), count + c["count"]
         return t.outcome(f"{matches:,}/{count:,} bit-exact, rest documented")
 
     @check("golden/ibert", reference="I-BERT's PyTorch IntGELU/IntSoftmax @ 1b09c75 (ibert_ivit_reference.json)",
@@ -275,11 +301,9 @@ def register_checks() -> None:
         for xi, yi, gi in zip(x, y, got):
             t.exact(f"x = {xi}", int(gi), int(yi), "output word")
         for name in names:
-            chunks = list(core_chunks()) if name == "core" else [full_words()]
-            count = sum(len(c) for c in chunks)
+            sha, count = edgemoe_golden_digest(name)
             t.exact(f"set {name}", count, data["sets"][name]["count"], "words")
-            t.exact(f"set {name}", edgemoe_digest(G.edgemoe_gelu(c)[0] for c in chunks),
-                    data["sets"][name]["sha256"], f"SHA-256 of the golden's {count:,} outputs")
+            t.exact(f"set {name}", sha, data["sets"][name]["sha256"], f"SHA-256 of the golden's {count:,} outputs")
         words = len(x) + sum(data["sets"][n]["count"] for n in names)
         return t.outcome(f"bit-exact on {words:,} words")
 

@@ -108,23 +108,14 @@ def softmax_rows(unit, count: int = DEFAULT_COUNT, seed: int = 1) -> np.ndarray:
     return np.stack([np.asarray(r, dtype=np.int64) for r in rows])
 
 
-def to_beats(unit, rows: np.ndarray, pad) -> np.ndarray:
-    """``(rows, row_len)`` -> ``(rows·beats_per_row, lanes)``; the unused lanes of each row's last
-    beat hold ``pad`` (a scalar or an array broadcast over them)."""
-    width = unit.beats_per_row * unit.lanes
-    out = np.zeros((len(rows), width), dtype=np.int64)
-    out[:, unit.row_len:] = pad
-    out[:, :unit.row_len] = rows
-    return out.reshape(-1, unit.lanes)
-
-
 def stimulus_beats(unit, rows: np.ndarray, seed: int = 1):
     """Input beats (random codes in the padding lanes) and expected output beats (0 there)."""
+    from rtl.verify import row_beats
     rng = np.random.default_rng(seed + 1)
     lo, hi = unit.input_range()
     extra = unit.beats_per_row * unit.lanes - unit.row_len
     pad = rng.integers(lo, hi + 1, size=(len(rows), extra)) if extra else 0
-    return to_beats(unit, rows, pad), to_beats(unit, unit.golden(rows), 0)
+    return row_beats(unit, rows, pad), row_beats(unit, unit.golden(rows), 0)
 
 
 # ---------------------------------------------------------------------------------------------

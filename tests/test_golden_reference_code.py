@@ -21,17 +21,16 @@ float32 runs (the modules' default dtype) are recorded too: what the real code g
 """
 import hashlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from hwsim.resources import data_file
+from hwsim.validation import Tally, reference_data
 from rtl import golden as G
+from rtl import reference as ref
 
-ROOT = Path(__file__).resolve().parents[1]
-from rtl import reference as ref  # noqa: E402
-
-DATA = json.loads((ROOT / "hwsim" / "data" / "reference" / "ibert_ivit_reference.json").read_text())
+DATA = reference_data("ibert_ivit_reference.json")
 COMPARISONS = {c["id"]: c for c in DATA["comparisons"]}
 
 # id: (bit-exact golden outputs, outputs) -- what the script measured, stated here so a regenerated JSON that
@@ -91,25 +90,17 @@ def golden_and_inputs(c):
     """The golden's outputs and the inputs on a comparison's set (flattened, concatenated; cached)."""
     key = (c["golden"], c["set"], c["scale"], json.dumps(c["params"], sort_keys=True))
     if key not in _CACHE:
-        x = np.concatenate([a.reshape(-1) for a in ref.set_chunks(c["set"])])
-        _CACHE[key] = (ref.golden_outputs(c["golden"], c["set"], c["scale"], c["params"]), x)
+        _CACHE[key] = ref.golden_and_inputs(c)
     return _CACHE[key]
 
 
 def check(c, gold, x):
-    """Assert that ``gold`` reproduces what the script recorded for comparison ``c``."""
-    assert len(gold) == len(x) == c["count"]
-    mask = ref.decode_mask(c["mismatch_mask"], c["count"])
-    assert int(mask.sum()) == c["count"] - c["matches"]
-    # equal to the reference exactly where the script found the golden equal to it ...
-    assert ref.digest([gold[~mask]]) == c["ref_sha256_where_equal"], f"{c['id']}: golden differs from the reference"
-    # ... and, where it differed, still giving what it gave then (so the mismatch count is today's)
-    assert ref.digest([gold[mask]]) == c["golden_sha256_where_different"], \
-        f"{c['id']}: golden changed where it differed"
-    if c["matches"] == c["count"]:
-        assert ref.digest([gold]) == c["ref_sha256"]
-    for j, q, r, g in c["samples"]:
-        assert x[j] == q and gold[j] == g and (r != g) == mask[j], (c["id"], j, q, r, g, int(gold[j]))
+    """Assert that ``gold`` reproduces what the script recorded for comparison ``c`` (``rtl.reference.check_recorded``,
+    the validate check's own: lengths, the mask's count, digests where equal / different / of all, samples)."""
+    t = Tally()
+    ref.check_recorded(c, gold, x, t)
+    outcome = t.outcome()
+    assert outcome.passed, outcome.disagreement
 
 
 def test_reference_commits_and_definitions_are_recorded():
@@ -119,7 +110,7 @@ def test_reference_commits_and_definitions_are_recorded():
     assert DATA["scales"] == ref.SCALES
     assert set(COMPARISONS) == set(EXPECTED)
     assert len(COMPARISONS) == len(ref.COMPARISONS) * len(ref.DTYPES)
-    assert len((ROOT / "hwsim" / "data" / "reference" / "ibert_ivit_reference.json").read_bytes()) < 200_000
+    assert len(data_file("reference").joinpath("ibert_ivit_reference.json").read_bytes()) < 200_000
 
 
 @pytest.mark.parametrize("cid", sorted(COMPARISONS))
@@ -191,13 +182,11 @@ def test_a_wrong_golden_would_be_caught(monkeypatch):
     monkeypatch.setattr(G, "IBERT_EXP_N", 29)
     c = COMPARISONS["ibert_exp/neg8/2^-4/float64"]
     with pytest.raises(AssertionError):
-        check(c, ref.golden_outputs(c["golden"], c["set"], c["scale"], c["params"]),
-              np.arange(-255, 1, dtype=np.int64))
+        check(c, *ref.golden_and_inputs(c))                          # uncached: the patched golden
     monkeypatch.setattr(G, "shiftmax_x0", lambda s: int(np.floor(-1.0 / s)))   # PyTorch's x0 instead of TVM's
     c = COMPARISONS["shiftmax/rows8/2^-4/float64"]
     with pytest.raises(AssertionError):
-        check(c, ref.golden_outputs(c["golden"], c["set"], c["scale"], c["params"]),
-              ref.set_chunks("rows8")[0].reshape(-1))
+        check(c, *ref.golden_and_inputs(c))
 
 
 def test_digest_is_of_int64_little_endian():

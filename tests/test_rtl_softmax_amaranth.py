@@ -14,22 +14,12 @@ import pytest
 amaranth = pytest.importorskip("amaranth")
 
 from rtl.softmax import ALGOS  # noqa: E402
-from rtl.verify import stream  # noqa: E402
-
-
-def to_beats(unit, rows: np.ndarray, pad: int = 0) -> np.ndarray:
-    """(n, row_len) rows -> (n·beats_per_row, lanes) beats; the unused lanes of a row's last
-    beat hold ``pad`` (the unit must ignore them)."""
-    n = len(rows)
-    width = unit.beats_per_row * unit.lanes
-    out = np.full((n, width), pad, dtype=np.int64)
-    out[:, :unit.row_len] = rows
-    return out.reshape(-1, unit.lanes)
+from rtl.verify import row_beats, stream  # noqa: E402
 
 
 def expected_beats(unit, rows: np.ndarray) -> np.ndarray:
     """Golden outputs as beats; the unused lanes of a row's last beat are 0."""
-    return to_beats(unit, unit.golden(rows), pad=0)
+    return row_beats(unit, unit.golden(rows), pad=0)
 
 
 # outputs, transfer cycles and cycle count; reset_after=k pulses the reset after input beat k; checks that no
@@ -80,7 +70,7 @@ def test_softmax_matches_golden_under_backpressure_and_reset(algo, params):
     unit = ALGOS[algo](**params)
     rng = np.random.default_rng(5)
     rows = _rows(unit, 120, rng)
-    beats = to_beats(unit, rows, pad=int(unit.input_range()[1]))   # padding must be ignored
+    beats = row_beats(unit, rows, pad=int(unit.input_range()[1]))   # padding must be ignored
     reset_after = unit.beats_per_row * 7 + unit.beats_per_row // 2
     res = simulate(unit, beats, seed=3, reset_after=reset_after)
     expected = expected_beats(unit, rows)
@@ -98,7 +88,7 @@ def test_cycles_per_row_and_latency_match_the_documented_formulas(algo, params):
     assert unit.cycles_per_row == unit.passes * b + 2 * d + n
     assert unit.latency_cycles == (unit.passes - 1) * b + 2 * d + n
     rows = _rows(unit, 6, np.random.default_rng(1))
-    res = simulate(unit, to_beats(unit, rows), valid_prob=1.0, ready_prob=1.0)
+    res = simulate(unit, row_beats(unit, rows), valid_prob=1.0, ready_prob=1.0)
     in_at, out_at = np.array(res["in_at"]), np.array(res["out_at"])
     row_starts = in_at[::b]
     assert set(np.diff(row_starts)) == {unit.cycles_per_row}
@@ -119,7 +109,7 @@ def test_saturating_sums_at_the_longest_rows():
         lo, hi = unit.input_range()
         rows = np.array([[hi] * unit.row_len, [lo] * unit.row_len])
         rows[1, -1] = lo + 1
-        res = simulate(unit, to_beats(unit, rows), valid_prob=1.0, ready_prob=0.5)
+        res = simulate(unit, row_beats(unit, rows), valid_prob=1.0, ready_prob=0.5)
         np.testing.assert_array_equal(res["outputs"], expected_beats(unit, rows), err_msg=algo)
 
 
