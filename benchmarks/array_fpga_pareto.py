@@ -17,6 +17,7 @@ not a unit test (tests/test_fpga_array.py checks the same sweep against per-poin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -63,10 +64,8 @@ def main(argv=None) -> int:
             print("| array | dataflow | latency (ms) | cycles | LUT | FF | DSP | area (mm^2, ASIC model) | Fmax (MHz) | figures |")
             print("|---|---|---|---|---|---|---|---|---|---|")
             for _, p in res.front.iterrows():
-                hw = spec.base.__class__(**{**{f: getattr(spec.base, f) for f in ("clock_hz", "word_bits",
-                                                                                   "acc_bits", "fpga_target")},
-                                            "rows": int(p["rows"]), "cols": int(p["cols"]),
-                                            "dataflow": str(p["dataflow"])})
+                hw = dataclasses.replace(spec.base, rows=int(p["rows"]), cols=int(p["cols"]),
+                                         dataflow=str(p["dataflow"]))
                 c = fpga_cost(hw)
                 how = "exact" if c.exact else \
                     f"{'extrapolated' if c.extrapolated else 'from'} {' and '.join(c.basis)}"

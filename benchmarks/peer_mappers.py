@@ -438,12 +438,11 @@ def main(argv=None) -> int:
                         except RuntimeError as e:   # recorded, not hidden: the table shows it
                             per_shape[key] = {"error": str(e)[-500:], "search_wall_s": time.perf_counter() - t}
                             print(f"{tool:8s} {obj:7s} {m}x{k}x{n}: FAILED {str(e)[-200:]}", flush=True)
-                            done.write_text(json.dumps(per_shape[key]))
-                            row["peers"].setdefault(tool, {})[obj] = per_shape[key]
-                            continue
+                        else:
+                            print(f"{tool:8s} {obj:7s} {m}x{k}x{n}: {per_shape[key]['dram_words']} "
+                                  f"{per_shape[key]['cycles']:.0f} cycles, {time.perf_counter() - t:.1f} s",
+                                  flush=True)
                         done.write_text(json.dumps(per_shape[key]))
-                        print(f"{tool:8s} {obj:7s} {m}x{k}x{n}: {per_shape[key]['dram_words']} "
-                              f"{per_shape[key]['cycles']:.0f} cycles, {time.perf_counter() - t:.1f} s", flush=True)
                     if "error" in per_shape[key]:
                         row["peers"].setdefault(tool, {})[obj] = per_shape[key]
                         continue

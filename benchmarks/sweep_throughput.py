@@ -58,10 +58,10 @@ def evaluator_rate(n: int = 200_000, repeats: int = 5) -> tuple[float, float, in
     return fast, slow, k
 
 
-def chunked_rate(chunks: int = 4) -> tuple[float, int, float]:
+def chunked_rate(chunks: int = 4) -> tuple[float, int, int, float]:
     """A worker's view: consecutive chunks of ``chunk_size`` points through one evaluator per model (as
     ``hwsim.sweep.evaluate`` keeps them). Returns (first chunk s, distinct mapping-search inputs in it per model,
-    points/s of the later chunks). The search runs once per distinct input (rows, cols, dataflow, SRAM sizes,
+    models, points/s of the later chunks). The search runs once per distinct input (rows, cols, dataflow, SRAM sizes,
     bandwidth, word widths, objective, fusion, energy constants) and is memoised across chunks."""
     from hwsim.sweep import load_spec
     from hwsim.sweep.evaluate import _evaluate, _evaluators
@@ -75,7 +75,7 @@ def chunked_rate(chunks: int = 4) -> tuple[float, int, float]:
     t0 = time.perf_counter()
     for c in range(1, chunks):
         _evaluate(spec, c * size, (c + 1) * size)
-    return first, distinct, (chunks - 1) * size / (time.perf_counter() - t0)
+    return first, distinct, len(spec.models), (chunks - 1) * size / (time.perf_counter() - t0)
 
 
 def _timed(fn) -> float:
@@ -115,11 +115,6 @@ def big(points: int, out: Path) -> None:
           f"(bar: < 1,024 MB); results {sum(p.stat().st_size for p in out.glob('part-*')) / 1e6:,.0f} MB")
 
 
-def load_spec_models():
-    from hwsim.sweep import load_spec
-    return load_spec(SPEC).models
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--points", type=int, default=1_000_000, help="end-to-end sweep size (default 1,000,000)")
@@ -130,9 +125,9 @@ def main() -> int:
     print(f"vectorised evaluator, ViT-B/16, 1 process: {fast:,.0f} points/s (bar: >= 1,000,000)")
     print(f"per-point estimate(..., 'analytic') loop ({k} points, results identical): {slow:,.0f} points/s")
     print(f"ratio: {fast / slow:,.0f}x")
-    first, distinct, later = chunked_rate()
+    first, distinct, models, later = chunked_rate()
     print(f"chunks of a worker: the first {first:.2f} s ({distinct:,} distinct mapping-search inputs per model: "
-          f"<= {first / distinct / len(load_spec_models()) * 1e6:,.0f} us per input and model incl. the chunk's other work), "
+          f"<= {first / distinct / models * 1e6:,.0f} us per input and model incl. the chunk's other work), "
           f"later chunks "
           f"{later:,.0f} points/s per process (search memoised)")
     with tempfile.TemporaryDirectory() as tmp:

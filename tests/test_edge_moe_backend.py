@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hwsim.backends import edge_moe_loops as L
-from hwsim.backends.edge_moe import loop_nest_rows
+from hwsim.backends.edge_moe import DEMO_S, loop_nest_rows, m3vit_workload
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.estimate import estimate
 from hwsim.hardware import load_hardware
@@ -27,12 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ROUTING = json.loads((ROOT / "hwsim/data/reference/edge_moe_routing.json").read_text())
 SEMSEG = tuple(ROUTING["tasks"]["task0"]["expert_tokens"])     # task0 = semseg (assumption, models/m3vit-cityscapes.yaml)
 DEPTH = tuple(ROUTING["tasks"]["task1"]["expert_tokens"])
-DEMO_S = 59.0e-3          # demo.mp4: 59.0-59.5 ms per image (docs/edge_moe.md)
-
-
-def workload(model="m3vit-cityscapes", task="semseg"):
-    spec = load_model(model)
-    return build_workload(spec, task=spec.moe.task_index(task))
 
 
 @pytest.mark.parametrize("model,task,tokens,mode", [("m3vit-cityscapes-uniform", "semseg", None, "analytic"),
@@ -41,7 +35,7 @@ def workload(model="m3vit-cityscapes", task="semseg"):
                                                     ("m3vit-cityscapes", "depth", DEPTH, "analytic")])
 def test_every_op_row_equals_the_hls_loop_nest_hand_count(model, task, tokens, mode):
     expected = loop_nest_rows(tokens)
-    report = estimate(workload(model, task), EdgeMoeConfig(), mode)
+    report = estimate(m3vit_workload(model, task), EdgeMoeConfig(), mode)
     rows = {r.name: (r.counters["ideal_cycles"], r.ticks) for r in report.ops}
     for name, want in expected.items():
         assert rows.pop(name) == want, name
@@ -51,25 +45,25 @@ def test_every_op_row_equals_the_hls_loop_nest_hand_count(model, task, tokens, m
 
 
 def test_one_image_totals_are_the_documented_ideal_and_modelled_figures_and_lie_below_the_demo():
-    report = estimate(workload("m3vit-cityscapes-uniform"), load_hardware("zcu102-edge-moe"), "cycle")
+    report = estimate(m3vit_workload("m3vit-cityscapes-uniform"), load_hardware("zcu102-edge-moe"), "cycle")
     assert report.counters["ideal_cycles"] == 6_525_984          # 21.75 ms
     assert report.cycles == 11_110_088                            # 37.03 ms
     ideal_s = report.counters["ideal_cycles"] / 300e6
     assert ideal_s < report.latency_s < DEMO_S
-    overlapped = estimate(workload("m3vit-cityscapes-uniform"), EdgeMoeConfig(loads_overlap=True), "cycle")
+    overlapped = estimate(m3vit_workload("m3vit-cityscapes-uniform"), EdgeMoeConfig(loads_overlap=True), "cycle")
     assert overlapped.cycles == 9_704_564                         # 32.35 ms: the ping/pong bound
     assert ideal_s < overlapped.latency_s < report.latency_s
 
 
 def test_overlapped_loads_give_the_same_cycles_in_both_modes_for_measured_routing():
-    w = workload("m3vit-cityscapes", "depth")
+    w = m3vit_workload("m3vit-cityscapes", "depth")
     hw = EdgeMoeConfig(loads_overlap=True)
     want = L.m3vit_image_cycles(L.M3ViTShape(), L.EdgeMoeDesign(loads_overlap_previous_op=True), DEPTH).modelled
     assert estimate(w, hw, "cycle").cycles == estimate(w, hw, "analytic").cycles == want
 
 
 def test_only_experts_with_tokens_are_fetched_and_the_counters_say_how_many_bytes():
-    report = estimate(workload("m3vit-cityscapes", "semseg"), EdgeMoeConfig(), "analytic")
+    report = estimate(m3vit_workload("m3vit-cityscapes", "semseg"), EdgeMoeConfig(), "analytic")
     active = sum(1 for n in SEMSEG if n)                          # 12
     assert report.counters["expert_loads"] == 6 * active
     expert_bytes = sum(r.counters["weight_bytes"] for r in report.ops if ".expert" in r.name)
@@ -77,7 +71,7 @@ def test_only_experts_with_tokens_are_fetched_and_the_counters_say_how_many_byte
 
 
 def test_task_level_sparsity_and_patch_reordering_in_bytes_fetched_per_moe_layer():
-    w = workload("m3vit-cityscapes", "semseg")
+    w = m3vit_workload("m3vit-cityscapes", "semseg")
 
     def moe_bytes(**switches):
         r = estimate(w, EdgeMoeConfig(**switches), "analytic")
@@ -89,7 +83,7 @@ def test_task_level_sparsity_and_patch_reordering_in_bytes_fetched_per_moe_layer
 
 
 def test_attention_reordering_keeps_kv_traffic_constant_in_the_parallelism():
-    w = workload()
+    w = m3vit_workload()
     base = estimate(w, EdgeMoeConfig(), "analytic")
     plain = estimate(w, EdgeMoeConfig(attention_reordering=False), "analytic")
     wide = estimate(w, EdgeMoeConfig(attn_parallel=8), "analytic")
@@ -99,7 +93,7 @@ def test_attention_reordering_keeps_kv_traffic_constant_in_the_parallelism():
 
 
 def test_single_pass_softmax_off_costs_an_extra_pass_and_unified_unit_off_costs_dsps_not_time():
-    w = workload()
+    w = m3vit_workload()
     base = estimate(w, EdgeMoeConfig(), "analytic")
     split = estimate(w, EdgeMoeConfig(single_pass_softmax=False), "analytic")
     sm = [r for r in split.ops if r.name.endswith("attn.softmax")]
@@ -110,14 +104,14 @@ def test_single_pass_softmax_off_costs_an_extra_pass_and_unified_unit_off_costs_
 
 
 def test_energy_of_the_shipped_design_is_the_calibrated_14_54_w_times_its_latency():
-    report = estimate(workload("m3vit-cityscapes-uniform"), load_hardware("zcu102-edge-moe"), "analytic")
+    report = estimate(m3vit_workload("m3vit-cityscapes-uniform"), load_hardware("zcu102-edge-moe"), "analytic")
     assert report.energy_pj * 1e-12 / report.latency_s == pytest.approx(14.54, rel=1e-9)
-    scaled = estimate(workload("m3vit-cityscapes-uniform"), load_hardware("zcu102-edge-moe-x2"), "analytic")
+    scaled = estimate(m3vit_workload("m3vit-cityscapes-uniform"), load_hardware("zcu102-edge-moe-x2"), "analytic")
     assert scaled.energy_pj / scaled.latency_s > report.energy_pj / report.latency_s      # more resources, more W
 
 
 def test_size_is_in_fpga_units_and_within_the_board():
-    size = estimate(workload(), load_hardware("zcu102-edge-moe"), "analytic").info.size
+    size = estimate(m3vit_workload(), load_hardware("zcu102-edge-moe"), "analytic").info.size
     assert set(size) == {"lut", "ff", "dsp", "bram"}
     assert 0 < size["dsp"] <= 2_520 and 0 < size["bram"] <= 912
 
@@ -189,7 +183,7 @@ def test_sweep_and_pareto_cli_on_the_example(tmp_path):
 def test_m3vit_workload_has_the_hls_shapes_and_the_task_gate_routes_its_measured_loads():
     spec = load_model("m3vit-cityscapes")
     assert (spec.image_size, spec.width, spec.tokens) == (128, 256, 129)          # model.hpp:5-6, :14
-    w = workload("m3vit-cityscapes", "depth")
+    w = m3vit_workload("m3vit-cityscapes", "depth")
     names = [op.name for op in w.ops]
     assert "norm" not in names and "head" not in names                            # encoder only
     gate = next(op for op in w.ops if op.name == "layer1.moe.gate")
@@ -221,7 +215,7 @@ def test_a_seeded_routing_is_deterministic_and_an_overfull_expert_queue_is_one_l
 
 
 def test_the_power_calibration_follows_the_reference_and_static_fields():
-    w = workload("m3vit-cityscapes-uniform")
+    w = m3vit_workload("m3vit-cityscapes-uniform")
     r = estimate(w, EdgeMoeConfig(reference_power_w=10.0, static_power_w=1.0), "analytic")
     assert r.energy_pj * 1e-12 / r.latency_s == pytest.approx(10.0, rel=1e-9)
     with pytest.raises(ConfigError, match=r"field 'static_power_w' = 20.0: must be below reference_power_w"):
@@ -229,7 +223,7 @@ def test_the_power_calibration_follows_the_reference_and_static_fields():
 
 
 def test_the_breakdown_plot_can_stack_latency_by_block_so_moe_layers_show(tmp_path, monkeypatch):
-    report = estimate(workload(), EdgeMoeConfig(), "analytic")
+    report = estimate(m3vit_workload(), EdgeMoeConfig(), "analytic")
     blocks = {r.block for r in report.ops if r.layer == 1}
     assert "moe" in blocks and "moe" not in {r.block for r in report.ops if r.layer == 0}
     png = tmp_path / "b.png"

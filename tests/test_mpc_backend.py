@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from hwsim.backends import mpc_protocols as P
-from hwsim.backends.mpc import proto_cost
+from hwsim.backends.mpc import MPCVIT_LATENCY_MS, NETWORK_WORKLOADS, mpcvit_table_workload, proto_cost
 from hwsim.errors import HwsimError
 from hwsim.estimate import estimate
 from hwsim.hardware import load_hardware, replace_fields
@@ -91,7 +91,7 @@ def test_one_layer_through_the_backend_equals_crypten_and_the_library(parties, r
 @pytest.mark.parametrize("rec", [r for r in json.loads((DATA / "crypten_reference_network.json").read_text())["results"]
                                  if r["params"]["heads_mode"] == "batched"], ids=lambda r: r["params"]["variant"])
 def test_whole_network_totals_equal_crypten(rec):
-    name = {"softmax": "mpcvit-cifar-softmax", "mpcformer": "mpcformer-cifar"}[rec["params"]["variant"]]
+    name = NETWORK_WORKLOADS[rec["params"]["variant"]]
     t = estimate(load_workload(name), LAN, "analytic").totals()
     assert (t["rounds"], t["comm_bytes"]) == (rec["rounds"], rec["comm_bytes"])
 
@@ -193,11 +193,8 @@ def test_mpcvit_cifar10_latency_ratios_within_15_percent_on_the_inferred_setting
     """MPCViT README l.123-138; setting: preset mpc-2pc-mpcvit-fit (docs/mpc.md section 4). The MPCFormer
     row is modelled as MPCViT's table implies (2Quad attention, the other networks' GELU); with Quad GELU
     (MPCFormer as its paper defines it) it is far off, which is the finding, also asserted."""
-    hw = load_hardware("mpc-2pc-mpcvit-fit")
-    paper = {"mpcvit-cifar-softmax": 112.23, "mpcvit-cifar-relu-softmax": 71.82, "mpcvit-cifar-scaling": 44.63,
-             "mpcvit-cifar-mu0.7": 63.56, "mpcformer-cifar": 66.98}
-    lat = {m: estimate(load_workload(m, **({"gelu": "gelu"} if m == "mpcformer-cifar" else {})), hw,
-                       "analytic").latency_s for m in paper}
+    hw, paper = load_hardware("mpc-2pc-mpcvit-fit"), MPCVIT_LATENCY_MS
+    lat = {m: estimate(mpcvit_table_workload(m), hw, "analytic").latency_s for m in paper}
     for m in paper:
         ratio_model = lat[m] / lat["mpcvit-cifar-scaling"]
         ratio_paper = paper[m] / paper["mpcvit-cifar-scaling"]

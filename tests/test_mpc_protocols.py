@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from hwsim.backends import mpc_protocols as P
-from hwsim.backends.mpc import crypten_record_cost, party_counts
+from hwsim.backends.mpc import crypten_record_cost, party_counts, record_case
 from hwsim.errors import HwsimError
 
 DATA = Path(__file__).resolve().parents[1] / "hwsim" / "data" / "reference"
@@ -35,12 +35,6 @@ def model(record, p: P.CryptenParams = P.DEFAULT) -> P.ProtoCost:
     """The library call that corresponds to one measured (op, params) of crypten_reference.py, with
     protocol parameters ``p`` (parties, rank, provider): the backend's record mapping."""
     return crypten_record_cost(record, p)
-
-
-def _rid(r):
-    p = r["params"]
-    tag = p.get("variant") or "x".join(map(str, p.get("x", [])))
-    return f"{r['op']}-{p.get('model', 'small')}-{tag}" + (f"-y{'x'.join(map(str, p['y']))}" if "y" in p else "")
 
 
 def test_reference_data_is_crypten_041_with_its_defaults():
@@ -66,7 +60,7 @@ def test_default_params_are_cryptens_default_config():
     assert d.frac_bits == TFP["provenance"]["mpc"]["precision_bits"] and d.ring_bits == 64
 
 
-@pytest.mark.parametrize("record", TFP["results"], ids=_rid)
+@pytest.mark.parametrize("record", TFP["results"], ids=record_case)
 def test_rounds_and_bytes_equal_cryptens_count(record):
     cost = model(record)
     # both parties count the same for every op measured (all_reduce-based openings)
@@ -74,7 +68,7 @@ def test_rounds_and_bytes_equal_cryptens_count(record):
     assert (cost.rounds, cost.comm_bytes) == (record["rounds"], record["comm_bytes"])
 
 
-@pytest.mark.parametrize("record", TTP["results"], ids=_rid)
+@pytest.mark.parametrize("record", TTP["results"], ids=record_case)
 def test_offline_tuples_equal_what_cryptens_ttp_sends(record):
     cost = model(record)
     # party 1 never talks to the TTP: its counts are the online phase, unchanged by the provider
@@ -225,7 +219,7 @@ def test_n_party_reference_data_is_crypten_041_with_every_party_counted():
 
 def _nid(item):
     n, r = item
-    return f"{n}pc-" + _rid(r)
+    return f"{n}pc " + record_case(r)
 
 
 @pytest.mark.parametrize("item", [(n, r) for n, doc in NPC.items() for r in doc["results"]], ids=_nid)
@@ -236,7 +230,7 @@ def test_n_party_rounds_and_bytes_equal_cryptens_count_for_every_party(item):
         assert (cost.rounds, cost.comm_bytes) == measured, rank
 
 
-@pytest.mark.parametrize("record", NPC_TTP["results"], ids=_rid)
+@pytest.mark.parametrize("record", NPC_TTP["results"], ids=record_case)
 def test_three_party_ttp_online_counts_and_what_the_ttp_sends(record):
     # parties 1 and 2 never talk to the TTP: their counts are the online phase under the TTP provider
     for rank, measured in list(party_counts(record, 3))[1:]:

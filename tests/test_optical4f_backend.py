@@ -14,8 +14,8 @@ import json
 import pytest
 
 from hwsim.backends import optical4f_model as om
-from hwsim.backends.optical4f import (crossover_refresh_hz, li_gupta_table2_workloads, optical_layer,
-                                      optical_seconds)
+from hwsim.backends.optical4f import (LI_GUPTA_CHANNEL_TILING_PASSES, crossover_refresh_hz,
+                                      li_gupta_table2_workloads, optical_layer, optical_seconds)
 from hwsim.cli import main
 from hwsim.errors import ConfigError
 from hwsim.estimate import estimate
@@ -68,13 +68,9 @@ def test_table2_no_tiling_column_exactly(row, mode):
 
 # channel-tiling passes through the backend (dense packing) vs Table 2's printed seconds x 2 MHz; the gaps are the
 # packing rule's (docs/optical4f.md, "Packing rule"): no per-layer rule reproduces the large-kernel rows
-CHANNEL_TILING_PASSES = {"vgg16-cifar10": (13, 12), "vgg16-imagenet": (120, 120), "alexnet-imagenet": (9, 14),
-                         "vgg16-spacenet7": (2601, 2120), "srcnn": (12, 48)}
-
-
-@pytest.mark.parametrize("row", sorted(CHANNEL_TILING_PASSES))
+@pytest.mark.parametrize("row", sorted(LI_GUPTA_CHANNEL_TILING_PASSES))
 def test_table2_channel_tiling_column_as_the_packing_rule_allows(row):
-    ours, table = CHANNEL_TILING_PASSES[row]
+    ours, table = LI_GUPTA_CHANNEL_TILING_PASSES[row]
     r = estimate(table2_workloads()[row], load_hardware(LG), "cycle")
     assert r.counters["passes"] == ours
     assert r.counters["passes"] == sum(c.passes for c in om.network_passes(

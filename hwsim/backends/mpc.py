@@ -255,10 +255,25 @@ def party_counts(record: dict, parties: int):
         yield rank, (record[f"rounds_party{rank}"], record[f"comm_bytes_party{rank}"])
 
 
-def _record_case(r: dict) -> str:
+def record_case(r: dict) -> str:
+    """The case label of a record of ``benchmarks/crypten_reference.py`` (``hwsim validate``'s case, the tests' id)."""
     p = r["params"]
     tag = p.get("variant") or "x".join(map(str, p.get("x", [])))
     return f"{r['op']} {p.get('model', '')} {tag}".replace("  ", " ") + (f" y {p['y']}" if "y" in p else "")
+
+
+#: Whole networks of ``crypten_reference_network.json``: its ``variant`` -> the workload it measured.
+NETWORK_WORKLOADS = {"softmax": "mpcvit-cifar-softmax", "mpcformer": "mpcformer-cifar"}
+#: MPCViT README latency table, CIFAR-10 (commit 27db5c4, l.123-138), ms per image.
+MPCVIT_LATENCY_MS = {"mpcvit-cifar-softmax": 112.23, "mpcvit-cifar-relu-softmax": 71.82, "mpcvit-cifar-scaling": 44.63,
+                     "mpcvit-cifar-mu0.7": 63.56, "mpcformer-cifar": 66.98}
+
+
+def mpcvit_table_workload(name: str):
+    """The workload of a :data:`MPCVIT_LATENCY_MS` row as MPCViT's table implies it: MPCFormer with 2Quad attention
+    and the other networks' GELU (docs/mpc.md); its paper's Quad GELU is the zoo default."""
+    from hwsim.workload import load_workload
+    return load_workload(name, **({"gelu": "gelu"} if name == "mpcformer-cifar" else {}))
 
 
 def register_checks() -> None:
@@ -271,22 +286,22 @@ def register_checks() -> None:
         t = Tally()
         for r in reference_data("crypten_reference.json")["results"]:
             c = crypten_record_cost(r)
-            t.exact(_record_case(r), (c.rounds, c.comm_bytes), (r["rounds"], r["comm_bytes"]), "(rounds, bytes)")
+            t.exact(record_case(r), (c.rounds, c.comm_bytes), (r["rounds"], r["comm_bytes"]), "(rounds, bytes)")
         for r in reference_data("crypten_reference_ttp.json")["results"]:
             c = crypten_record_cost(r)
-            t.exact("TTP " + _record_case(r), (c.rounds, c.comm_bytes, c.offline_elements, c.offline_tuples),
+            t.exact("TTP " + record_case(r), (c.rounds, c.comm_bytes, c.offline_elements, c.offline_tuples),
                     (r["rounds_party1"], r["comm_bytes_party1"], r["ttp_elements"], r["ttp_requests"]),
                     "(rounds, bytes, offline elements, offline tuples)")
         for n in (3, 4):  # more parties: every party's own count (party 0 roots the truncation collectives)
             for r in reference_data(f"crypten_reference_{n}pc.json")["results"]:
                 for rank, measured in party_counts(r, n):
                     c = crypten_record_cost(r, P.CryptenParams(parties=n, rank=rank))
-                    t.exact(f"{n}PC party {rank} " + _record_case(r), (c.rounds, c.comm_bytes), measured,
+                    t.exact(f"{n}PC party {rank} " + record_case(r), (c.rounds, c.comm_bytes), measured,
                             "(rounds, bytes)")
         for r in reference_data("crypten_reference_3pc_ttp.json")["results"]:  # parties 1, 2 never talk to the TTP
             for rank, measured in list(party_counts(r, 3))[1:]:
                 c = crypten_record_cost(r, P.CryptenParams(parties=3, rank=rank, provider="TTP"))
-                t.exact(f"3PC TTP party {rank} " + _record_case(r), (c.rounds, c.comm_bytes, c.offline_elements,
+                t.exact(f"3PC TTP party {rank} " + record_case(r), (c.rounds, c.comm_bytes, c.offline_elements,
                         c.offline_tuples), (*measured, r["ttp_elements"], r["ttp_requests"]),
                         "(rounds, bytes, offline elements, offline tuples)")
         return t.outcome()
@@ -301,7 +316,7 @@ def register_checks() -> None:
         for r in reference_data("crypten_reference_network.json")["results"]:
             if r["params"]["heads_mode"] != "batched":
                 continue
-            name = {"softmax": "mpcvit-cifar-softmax", "mpcformer": "mpcformer-cifar"}[r["params"]["variant"]]
+            name = NETWORK_WORKLOADS[r["params"]["variant"]]
             tot = estimate(load_workload(name), lan, "analytic").totals()
             t.exact(name, (tot["rounds"], tot["comm_bytes"]), (r["rounds"], r["comm_bytes"]), "(rounds, bytes)")
         return t.outcome()
@@ -311,13 +326,8 @@ def register_checks() -> None:
     def mpcvit_latency():
         from hwsim.estimate import estimate
         from hwsim.hardware import load_hardware
-        from hwsim.workload import load_workload
-        hw, t = load_hardware("mpc-2pc-mpcvit-fit"), Tally()
-        paper = {"mpcvit-cifar-softmax": 112.23, "mpcvit-cifar-relu-softmax": 71.82, "mpcvit-cifar-scaling": 44.63,
-                 "mpcvit-cifar-mu0.7": 63.56, "mpcformer-cifar": 66.98}   # ms, MPCViT README
-        # MPCFormer as MPCViT's table implies it (2Quad attention, the other networks' GELU): docs/mpc.md
-        lat = {m: estimate(load_workload(m, **({"gelu": "gelu"} if m == "mpcformer-cifar" else {})), hw,
-                           "analytic").latency_s for m in paper}
+        hw, t, paper = load_hardware("mpc-2pc-mpcvit-fit"), Tally(), MPCVIT_LATENCY_MS
+        lat = {m: estimate(mpcvit_table_workload(m), hw, "analytic").latency_s for m in paper}
         for m in paper:
             t.close(m, lat[m] / lat["mpcvit-cifar-scaling"], paper[m] / paper["mpcvit-cifar-scaling"], 0.15,
                     "latency / scaling ViT's")

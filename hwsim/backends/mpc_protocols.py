@@ -73,7 +73,7 @@ from functools import reduce
 from hwsim.errors import HwsimError
 
 __all__ = [
-    "CryptenParams", "ProtoCost", "ZERO", "seq", "overlap", "latency_s", "numel",
+    "CryptenParams", "PROVIDERS", "ProtoCost", "ZERO", "seq", "overlap", "latency_s", "numel",
     "mul", "matmul", "matmul_public", "square", "truncate", "public_scale", "public_op",
     "and_binary", "ltz", "compare", "eq", "relu", "sign", "rand_fixed", "weighted_index", "prod",
     "max_row", "pow_int", "exp", "reciprocal", "inv_sqrt", "erf", "softmax", "gelu_erf", "gelu_quad",
@@ -85,6 +85,9 @@ __all__ = [
 # ------------------------------------------------------------------------------------------------
 # Parameters and the cost record
 # ------------------------------------------------------------------------------------------------
+PROVIDERS = ("TFP", "TTP")  # crypten/config/default.yaml mpc.provider; crypten/mpc/provider/
+
+
 @dataclass(frozen=True, kw_only=True)
 class CryptenParams:
     """CrypTen's protocol parameters. Defaults: CrypTen 0.4.1 ``crypten/config/default.yaml``.
@@ -125,8 +128,8 @@ class CryptenParams:
         elif not (isinstance(self.rank, int) and 0 <= self.rank < self.parties):
             problems.append(f"rank={self.rank!r}: must name one of the {self.parties} parties (0 .. "
                             f"{self.parties - 1})")
-        if self.provider not in ("TFP", "TTP"):
-            problems.append(f"provider={self.provider!r}: allowed: TFP, TTP (CrypTen cfg.mpc.provider)")
+        if self.provider not in PROVIDERS:
+            problems.append(f"provider={self.provider!r}: allowed: {', '.join(PROVIDERS)} (CrypTen cfg.mpc.provider)")
         if not (isinstance(self.ring_bits, int) and self.ring_bits >= 8
                 and self.ring_bits & (self.ring_bits - 1) == 0):
             problems.append(f"ring_bits={self.ring_bits!r}: must be a power of two >= 8 "

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import cache
 
 import numpy as np
 
@@ -293,7 +294,13 @@ def li_gupta_table2_workloads() -> dict:
     """The Table 2 rows of Li & Gupta (SPIE 12019, p. 5) a Conv2d workload can express: the zoo's VGG16 and
     AlexNet, VGG16 on SpaceNet 7 at 1024 px (an assumption, docs/optical4f.md) and SRCNN as [LG22] Sec. 4.1 times
     it (``optical4f_model.srcnn_li_gupta``; its 1x1 layer left to the electronics). DeconvNet's 121x1 kernels are
-    not square, so that row stays with the model's own test."""
+    not square, so that row stays with the model's own test. Built once per process (the workloads are frozen);
+    each call gets its own dict."""
+    return dict(_li_gupta_table2_workloads())
+
+
+@cache
+def _li_gupta_table2_workloads() -> dict:
     from hwsim.workload import Conv2d, Workload, load_workload
     srcnn = tuple(Conv2d(name=l.name, in_ch=l.in_ch, out_ch=l.out_ch, in_h=l.in_h, in_w=l.in_w, kernel=l.kernel_h,
                          padding=l.kernel_h // 2) for l in om.srcnn_li_gupta())

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from hwsim.backends.mpc_protocols import PROVIDERS, CryptenParams
 from hwsim.config import field
 from hwsim.errors import ConfigError, HwsimError
 
 PROTOCOLS = ("crypten",)
-PROVIDERS = ("TFP", "TTP")  # crypten/config/default.yaml mpc.provider; crypten/mpc/provider/
 HEAD_BATCHING = ("per_kind", "per_head")
 
 
@@ -82,7 +82,6 @@ class MpcConfig:
     def protocol_params(self):
         """The :class:`hwsim.backends.mpc_protocols.CryptenParams` of this config (counts of party 0).
         Raises HwsimError (one line) for values the library rejects."""
-        from hwsim.backends.mpc_protocols import CryptenParams
         try:
             return CryptenParams(
                 parties=self.parties, rank=0, provider=self.provider, ring_bits=self.ring_bits,

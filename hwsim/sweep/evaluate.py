@@ -31,9 +31,9 @@ class PerPointEvaluator:
         """The columns of ``params``' points; a column the config adds (``Backend.sweep_columns``) comes
         from ``Backend.sweep_values`` of the point's config."""
         from hwsim.estimate import estimate
-        from hwsim.sweep.spec import _extra_columns, result_columns
+        from hwsim.sweep.spec import result_columns
         columns = [c for c in result_columns(self.backend, self.base, list(params)) if c != "feasible"]
-        extra = set(_extra_columns(self.backend, self.base, list(params)))
+        extra = set(columns) - set(result_columns(self.backend))   # the kind's own columns: no config, no hook
         n = max([np.size(v) for v in params.values() if np.ndim(v) > 0] or [1])
         out = {c: [] for c in columns}
         for i in range(n):
